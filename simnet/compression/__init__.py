@@ -9,3 +9,6 @@ from .base import Compressor, get, names, register  # noqa: F401
 
 # Importing a method's module registers it.
 from . import none  # noqa: F401,E402
+from . import fp16, onebit, signsgd, terngrad, topk, powersgd  # noqa: F401,E402
+from .error_feedback import ErrorFeedback  # noqa: F401,E402
+from . import qsgd, qsgdinf, nuqsgd  # noqa: F401,E402

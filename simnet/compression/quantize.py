@@ -1,0 +1,138 @@
+"""One stochastic-rounding kernel over a level grid, and its exact variance oracle.
+
+A flattened gradient is cut into buckets of `d` consecutive coordinates (the last bucket is
+zero-padded to `d`); each bucket is divided by its own scale (‖v‖₂ or ‖v‖∞, in the gradient's
+units) and every r = |v_i| / scale in [a, b] (two adjacent levels of a grid in [0, 1]) rounds
+up to b with probability (r - a)/(b - a), else down to a. The output per coordinate is a level
+index into the grid and a sign bit; Q(v_i) = scale · sgn(v_i) · level, with sgn(0) = +1, and a
+zero bucket (scale 0) gives all-zero indices.
+
+Per coordinate Var[Q(v_i)] = scale² (b - r)(r - a): `exact_variance` sums to the exact
+E‖Q(v) - v‖², the oracle that Monte-Carlo tests compare against.
+
+Randomness: one `torch.rand(padded shape, generator=g)` draw per call, so a seeded generator
+gives bit-identical indices on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "Grid", "uniform_grid", "exponential_grid", "to_buckets", "bucket_scales",
+    "stochastic_round", "dequantize", "exact_variance", "nonzero_probability",
+]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An ascending level grid in [0, 1] with levels[0] == 0 and levels[-1] == 1."""
+
+    levels: tuple[float, ...]
+    uniform: bool  # levels == (0, 1/s, ..., 1): enables the floor() fast path
+
+    @property
+    def size(self) -> int:
+        return len(self.levels)
+
+    @property
+    def index_bits(self) -> int:
+        """Bits of a level index in the `fixed` format: ceil(log2(grid size))."""
+        return max(1, math.ceil(math.log2(self.size)))
+
+    def tensor(self, device=None, dtype=torch.float32) -> torch.Tensor:
+        return torch.tensor(self.levels, dtype=dtype, device=device)
+
+
+def uniform_grid(s: int) -> Grid:
+    """{0, 1/s, ..., 1}: s + 1 points (QSGD, QSGDinf)."""
+    return Grid(tuple(i / s for i in range(s + 1)), uniform=True)
+
+
+def exponential_grid(s: int) -> Grid:
+    """{0, 2^-s, 2^-(s-1), ..., 1/2, 1}: s + 2 points (NUQSGD)."""
+    return Grid((0.0,) + tuple(2.0 ** -(s - j) for j in range(s + 1)), uniform=False)
+
+
+def to_buckets(x: torch.Tensor, d: int) -> torch.Tensor:
+    """[..., n] -> [..., B, d] with B = ceil(n / d); the tail is zero-padded (a view if n % d == 0)."""
+    n = x.shape[-1]
+    pad = (-n) % d
+    if pad:
+        x = torch.nn.functional.pad(x, (0, pad))
+    return x.reshape(*x.shape[:-1], (n + pad) // d, d)
+
+
+def bucket_scales(xb: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-bucket scale [..., B]: the L2 norm ("l2") or the max magnitude ("linf")."""
+    if norm == "l2":
+        return torch.linalg.vector_norm(xb, dim=-1)
+    if norm == "linf":
+        return xb.abs().amax(dim=-1) if xb.shape[-1] else xb.sum(-1)
+    raise ValueError(f"unknown norm {norm!r}")
+
+
+def _uniforms(shape, generator, device) -> torch.Tensor:
+    if generator is None:
+        return torch.rand(shape, device=device)
+    u = torch.rand(shape, generator=generator, device=generator.device)
+    return u.to(device)  # a CPU generator with CUDA data: same bits as on CPU
+
+
+def stochastic_round(
+    xb: torch.Tensor, scales: torch.Tensor, grid: Grid, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Round [..., B, d] buckets onto `grid`; returns (level index, negative-sign mask).
+
+    The index dtype is uint8 when the grid has <= 256 points, else int32.
+    """
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(-1)
+    u = _uniforms(xb.shape, generator, xb.device)
+    dtype = torch.uint8 if grid.size <= 256 else torch.int32
+    if grid.uniform:
+        s = grid.size - 1
+        t = xb.abs().mul_(s / safe).clamp_(max=s)  # r·s, clamped: float norms may round low
+        lo = t.floor()
+        idx = lo.add_(u < t.sub_(lo))  # frac = r·s - floor(r·s) is P(round up)
+    else:
+        levels = grid.tensor(xb.device)
+        r = xb.abs().div_(safe).clamp_(max=1.0)
+        lo = (torch.searchsorted(levels, r, right=True) - 1).clamp_(0, grid.size - 2)
+        a, b = levels[lo], levels[lo + 1]
+        idx = lo.add_(u < (r - a).div_(b - a))
+    idx = idx.to(dtype)
+    return idx, (xb < 0).logical_and_(idx > 0)  # canonical: a zero level carries no sign
+
+
+def dequantize(
+    idx: torch.Tensor, neg: torch.Tensor, scales: torch.Tensor, grid: Grid
+) -> torch.Tensor:
+    """scale · sgn · level for [..., B, d] indices; float32."""
+    levels = grid.tensor(idx.device)[idx.long()]
+    return torch.where(neg, -levels, levels) * scales.unsqueeze(-1)
+
+
+def _r_and_bracket(x: torch.Tensor, grid: Grid, norm: str, d: int):
+    """float64 r, scale and adjacent levels (a, b) per coordinate, [B, d]."""
+    xb = to_buckets(x.detach().double().flatten(), d)
+    scale = bucket_scales(xb, norm).unsqueeze(-1)
+    r = (xb.abs() / torch.where(scale > 0, scale, torch.ones_like(scale))).clamp(max=1.0)
+    levels = grid.tensor(dtype=torch.float64)
+    lo = (torch.searchsorted(levels, r, right=True) - 1).clamp(0, grid.size - 2)
+    return r, scale, levels[lo], levels[lo + 1]
+
+
+def exact_variance(x: torch.Tensor, grid: Grid, norm: str, d: int) -> torch.Tensor:
+    """Per-coordinate Var[Q(x)_i] = scale² (b - r)(r - a) in float64, shape [n] (units: x²)."""
+    r, scale, a, b = _r_and_bracket(x, grid, norm, d)
+    return (scale**2 * (b - r) * (r - a)).flatten()[: x.numel()]
+
+
+def nonzero_probability(x: torch.Tensor, grid: Grid, norm: str, d: int) -> torch.Tensor:
+    """Per-coordinate P(Q(x)_i != 0) in float64 (QSGD: min(1, s·r_i)), shape [n]."""
+    r, _, a, b = _r_and_bracket(x, grid, norm, d)
+    p = torch.where(a > 0, torch.ones_like(r), r / b)
+    return p.flatten()[: x.numel()]

@@ -1,0 +1,120 @@
+"""Shared plumbing of the grid quantizers (qsgd, qsgdinf, nuqsgd): parameters, encode, decode.
+
+A method module only says which scale (`norm`) and which grid it uses, and how `bits` maps
+to `levels`. Parameters (the scenario keys):
+    levels       s >= 1 (int): the grid parameter (qsgd/qsgdinf: s + 1 points, nuqsgd: s + 2).
+    bucket_size  d >= 1 (int, default 512): coordinates per bucket, each with its own scale.
+    encoding     "fixed" (default), "elias", "entropy" or "auto" (see `wire.py`).
+    bits         sugar for levels, in the papers' convention: 1 sign bit + (bits - 1) bits of
+                 level index, i.e. a grid of 2^(bits-1) points. Give levels or bits, not both.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from . import wire
+from .base import Compressor, check_gradient, check_numel
+from .quantize import Grid, bucket_scales, stochastic_round, to_buckets
+
+ENCODINGS = ("fixed", "elias", "entropy", "auto")
+
+
+def _int_param(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    return value
+
+
+class GridQuantizer(Compressor):
+    """Per-bucket scale + unbiased stochastic rounding onto a grid, then a wire format."""
+
+    norm: ClassVar[str] = "l2"  # "l2" or "linf"
+    max_levels: ClassVar[int] = 2**24
+
+    def __init__(self, levels: int | None = None, bucket_size: int = 512,
+                 encoding: str = "fixed", bits: int | None = None) -> None:
+        if levels is not None and bits is not None:
+            raise ValueError(f"{self.name}: give either levels or bits, not both")
+        if levels is None and bits is None:
+            raise ValueError(f"{self.name}: give levels (s) or bits")
+        if bits is not None:
+            lo = self.min_bits()
+            _int_param(f"{self.name} bits", bits, lo, self.max_bits())
+            levels = self.levels_for_bits(bits)
+        self.levels = _int_param(f"{self.name} levels", levels, 1, self.max_levels)
+        self.bucket_size = _int_param(f"{self.name} bucket_size", bucket_size, 1, 2**31 - 1)
+        if encoding not in ENCODINGS:
+            raise ValueError(f"{self.name}: encoding must be one of {ENCODINGS}, got {encoding!r}")
+        self.encoding = encoding
+        self.grid: Grid = self.make_grid(self.levels)
+        if encoding == "entropy":
+            from .entropy import check_supported  # noqa: PLC0415
+
+            check_supported(self.grid, self.name)
+
+    # -- what a method defines -------------------------------------------------------------
+    @classmethod
+    def make_grid(cls, s: int) -> Grid:
+        raise NotImplementedError
+
+    @classmethod
+    def levels_for_bits(cls, bits: int) -> int:
+        """qsgd/qsgdinf: s = 2^(bits-1) - 1 (grid of 2^(bits-1) points)."""
+        return 2 ** (bits - 1) - 1
+
+    @classmethod
+    def min_bits(cls) -> int:
+        return 2
+
+    @classmethod
+    def max_bits(cls) -> int:
+        return 25
+
+    # -- protocol --------------------------------------------------------------------------
+    @property
+    def fixed_bits(self) -> int:
+        """Bits per coordinate in the `fixed` format: 1 sign + ceil(log2(grid size))."""
+        return 1 + self.grid.index_bits
+
+    def config(self) -> dict:
+        return {"name": self.name, "levels": self.levels, "bucket_size": self.bucket_size,
+                "encoding": self.encoding}
+
+    def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
+        xb = to_buckets(x, self.bucket_size)
+        scales = bucket_scales(xb, self.norm)
+        idx, neg = stochastic_round(xb, scales, self.grid, generator)
+        return scales, idx, neg
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> bytes:
+        x = check_gradient(x).detach()
+        scales, idx, neg = self.quantize(x, generator)
+        q = wire.Quantized(scales, idx, neg, x.numel())
+        return wire.encode(q, self.grid, self.bucket_size, self.encoding)
+
+    def encode_batch(self, xs: torch.Tensor,
+                     generator: torch.Generator | None = None) -> list[bytes]:
+        """K gradients [K, n]: one quantization kernel over all rows, then K payloads."""
+        if not isinstance(xs, torch.Tensor) or xs.dim() != 2:
+            raise ValueError(f"encode_batch expects a [K, n] tensor, got {getattr(xs, 'shape', xs)}")
+        if xs.shape[0] == 0:
+            return []
+        check_gradient(xs.reshape(-1))
+        xs = xs.detach().float()
+        scales, idx, neg = self.quantize(xs, generator)
+        n = xs.shape[1]
+        return [wire.encode(wire.Quantized(scales[k], idx[k], neg[k], n), self.grid,
+                            self.bucket_size, self.encoding) for k in range(xs.shape[0])]
+
+    def decode(self, payload: bytes, numel: int) -> torch.Tensor:
+        numel = check_numel(numel)
+        try:
+            return wire.decode(payload, numel, self.bucket_size, self.grid, self.encoding)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None

@@ -1,0 +1,191 @@
+"""Wire formats of the grid quantizers (qsgd, qsgdinf, nuqsgd): header, `fixed`, dispatch.
+
+Every payload starts with a header of H = 1 + V(n) bytes: one format byte (0x01 `fixed`,
+0x02 `elias`, 0x03 `entropy`; `auto` writes whichever of the three is smallest, so its flag is
+this same byte), then numel n as an unsigned LEB128 varint of V(n) = max(1, ceil(bitlen(n)/7))
+bytes, so that a decoder given the wrong numel always says so. A payload for n = 0 is the
+header alone (2 bytes). Then, with B = ceil(n / d) buckets:
+
+`fixed` (this module), with w = ceil(log2(grid size)) and k = w + 1 bits per coordinate:
+    [header][B × float32 scale, big-endian][n fields of k bits: sign bit (1 = negative),
+    then the w-bit level index; MSB first, zero-padded to a byte]
+    len = H + 4B + ceil(n·k / 8) bytes.
+`elias`: see `elias.py`; `entropy`: see `entropy.py`.
+
+Decoders validate everything they can: exact length, finite non-negative scales, level indices
+inside the grid, no sign on a zero level, zero padding bits, zero buckets that stay zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .coding import pack_fixed, unpack_fixed
+from .quantize import Grid
+
+__all__ = ["Quantized", "TAGS", "encode", "decode", "header", "header_nbytes", "read_scales",
+           "fixed_nbytes"]
+
+TAGS = {"fixed": 0x01, "elias": 0x02, "entropy": 0x03}
+_NAMES = {v: k for k, v in TAGS.items()}
+
+
+@dataclass
+class Quantized:
+    """One quantized gradient, as the wire layer receives it."""
+
+    scales: torch.Tensor  # float32 [B], units of the gradient
+    idx: torch.Tensor  # level indices [B, d] (padding coordinates are 0)
+    neg: torch.Tensor  # bool [B, d], True = negative
+    numel: int
+
+
+def header_nbytes(numel: int) -> int:
+    """H = 1 format byte + the LEB128 length of numel."""
+    return 1 + max(1, -(-numel.bit_length() // 7))
+
+
+def header(fmt: str, numel: int) -> bytes:
+    out = [TAGS[fmt]]
+    while True:
+        out.append((numel & 0x7F) | (0x80 if numel >= 0x80 else 0))
+        numel >>= 7
+        if not numel:
+            return bytes(out)
+
+
+def parse_header(payload: bytes, numel: int) -> tuple[str, int]:
+    """(format name, header length); checks the format byte and the numel it carries."""
+    if not payload:
+        raise ValueError("empty payload: even numel=0 carries a 2-byte header")
+    fmt = _NAMES.get(payload[0])
+    if fmt is None:
+        raise ValueError(f"corrupt payload: unknown format byte 0x{payload[0]:02x}")
+    value, shift = 0, 0
+    for i in range(1, min(len(payload), 11)):  # numel < 2^70: at most 10 varint bytes
+        value |= (payload[i] & 0x7F) << shift
+        shift += 7
+        if not payload[i] & 0x80:
+            if value != numel:
+                raise ValueError(f"payload holds numel={value}, but the decoder was given "
+                                 f"numel={numel}")
+            return fmt, i + 1
+    raise ValueError("truncated or corrupt payload header (numel varint)")
+
+
+def fixed_nbytes(numel: int, d: int, grid: Grid) -> int:
+    """Exact length of a `fixed` payload."""
+    h = header_nbytes(numel)
+    return h if numel == 0 else h + 4 * -(-numel // d) + -(-numel * (grid.index_bits + 1) // 8)
+
+
+def scales_bytes(q: Quantized) -> bytes:
+    return q.scales.detach().cpu().numpy().astype(">f4").tobytes()
+
+
+def _encode_fixed(q: Quantized, grid: Grid, d: int) -> bytes:
+    w = grid.index_bits
+    if w + 1 <= 8:
+        fields = q.idx.to(torch.uint8) | (q.neg.to(torch.uint8) << w)
+    else:
+        fields = q.idx.to(torch.int64) | (q.neg.to(torch.int64) << w)
+    packed = pack_fixed(fields.reshape(-1)[: q.numel], w + 1)
+    return header("fixed", q.numel) + scales_bytes(q) + packed.cpu().numpy().tobytes()
+
+
+def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
+    """Encode in `fmt` ("fixed", "elias", "entropy" or "auto": the smallest of the three)."""
+    from . import elias, entropy  # noqa: PLC0415 (they import this module)
+
+    if q.numel == 0:
+        return header("fixed" if fmt == "auto" else fmt, 0)
+    if fmt == "fixed":
+        return _encode_fixed(q, grid, d)
+    if fmt == "elias":
+        return elias.encode(q, grid, d)
+    if fmt == "entropy":
+        return entropy.encode(q, grid, d)
+    if fmt == "auto":
+        best = _encode_fixed(q, grid, d)
+        if elias.nbytes(q, grid, d) < len(best):
+            best = elias.encode(q, grid, d)
+        if entropy.supports(grid):
+            alt = entropy.encode(q, grid, d, max_bytes=len(best) - 1)
+            if alt is not None:
+                best = alt
+        return best
+    raise ValueError(f"unknown encoding {fmt!r}")
+
+
+def read_scales(payload: bytes, numel: int, d: int) -> np.ndarray:
+    """The B float32 scales after the header, validated (finite, >= 0)."""
+    nb = -(-numel // d)
+    h = header_nbytes(numel)
+    if len(payload) < h + 4 * nb:
+        raise ValueError(f"truncated payload: {len(payload)} bytes, need at least {h + 4 * nb} "
+                         f"for {nb} bucket scales (numel={numel}, bucket_size={d})")
+    scales = np.frombuffer(payload, ">f4", count=nb, offset=h).astype(np.float32)
+    if not np.isfinite(scales).all():
+        raise ValueError("corrupt payload: a bucket scale is NaN or Inf")
+    if (scales < 0).any():
+        raise ValueError("corrupt payload: a bucket scale is negative")
+    return scales
+
+
+def signed_levels(grid: Grid, w: int) -> torch.Tensor:
+    """Lookup table field -> sgn·level for a (sign, w-bit index) field; NaN marks invalid fields."""
+    lut = torch.full((2 << w,), float("nan"))
+    lv = grid.tensor()
+    lut[: grid.size] = lv
+    lut[(1 << w) + 1: (1 << w) + grid.size] = -lv[1:]  # no "negative zero" field
+    return lut
+
+
+def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
+    expect = fixed_nbytes(numel, d, grid)
+    if len(payload) != expect:
+        raise ValueError(f"fixed payload has {len(payload)} bytes, expected {expect} for "
+                         f"numel={numel}, bucket_size={d}, {grid.size} levels")
+    scales = read_scales(payload, numel, d)
+    k = grid.index_bits + 1
+    body = np.frombuffer(payload, np.uint8, offset=header_nbytes(numel) + 4 * scales.size).copy()
+    pad = 8 * body.size - numel * k
+    if pad and int(body[-1]) & ((1 << pad) - 1):
+        raise ValueError("corrupt payload: nonzero padding bits after the last field")
+    fields = unpack_fixed(torch.from_numpy(body), numel, k)
+    coeff = signed_levels(grid, k - 1)[fields]
+    if torch.isnan(coeff).any():
+        raise ValueError("corrupt payload: a level index is outside the grid "
+                         "(or a zero level carries a sign)")
+    return scales, coeff
+
+
+def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Tensor:
+    """Validate and decode to a float32 tensor [numel]; `fmt` "auto" accepts any format."""
+    from . import elias, entropy  # noqa: PLC0415
+
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ValueError(f"payload must be bytes, got {type(payload).__name__}")
+    payload = bytes(payload)
+    got, h = parse_header(payload, numel)
+    if fmt != "auto" and got != fmt:
+        raise ValueError(f"payload is in format {got!r}, this compressor decodes {fmt!r}")
+    if numel == 0:
+        if len(payload) != h:
+            raise ValueError(f"payload has {len(payload)} bytes, expected {h} for numel=0")
+        return torch.zeros(0)
+    if got == "fixed":
+        scales, coeff = _decode_fixed(payload, numel, d, grid)
+    elif got == "elias":
+        scales, coeff = elias.decode(payload, numel, d, grid)
+    else:
+        scales, coeff = entropy.decode(payload, numel, d, grid)
+    scales = torch.from_numpy(scales)
+    nb = scales.numel()
+    full = torch.nn.functional.pad(coeff, (0, nb * d - numel)).view(nb, d)
+    if (scales == 0).any() and (full[scales == 0] != 0).any():
+        raise ValueError("corrupt payload: a bucket with zero scale has nonzero levels")
+    return (full * scales.unsqueeze(1)).reshape(-1)[:numel]

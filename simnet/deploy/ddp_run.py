@@ -1,0 +1,91 @@
+"""Rank-side real DDP training (the `train` task of worker.py).
+
+Each rank trains the scenario's model with `DistributedDataParallel` and the compression
+hook, on its block of exactly the batches `simnet.training.train` draws (same seeds, same
+`Workers` sampling), and records per iteration (seconds, bytes):
+  compute_s        forward + backward + optimizer step, minus the hook's own time
+  encode_s         encode + decode inside the hook
+  communication_s  the collective(s) inside the hook
+  payload_bytes    this rank's payload; wire_bytes: what it sent per peer (padded)
+  loss             this rank's training loss; start_s / end_s (perf_counter)
+The model is one DDP bucket, so the hook encodes the same flat gradient as the simulator.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from .hooks import HookState, compression_hook
+
+
+def _spec(compressor: dict) -> tuple[str, dict]:
+    params = dict(compressor)
+    name = params.pop("name")
+    for key in ("label", "encode_s", "decode_s"):
+        params.pop(key, None)
+    return name, params
+
+
+def run_train(task: dict, rank: int) -> dict:
+    from ..scenario import loads
+    from ..training import SEED_DATA, _optimizer, _seeded_generators, _setup
+    from ..workload.workers import Workers
+
+    sc = loads(task["scenario"])
+    torch.manual_seed(sc.seed)
+    data, model, _ = _setup(sc)
+    cpu = torch.device("cpu")
+    K, B = dist.get_world_size(), sc.workload.batch_size
+    seeds = np.random.SeedSequence(sc.seed).spawn(4)
+    # Used only for its sampling order, so every rank draws the simulator's batches.
+    sampler = Workers(model, data, K, B, seeds[SEED_DATA], cpu)
+    numel = sampler.numel
+    ddp = DDP(model, bucket_cap_mb=4 * numel / 2**20 + 1)
+    name, params = _spec(task["compressor"])
+    state = HookState(name, params, generator=_seeded_generators(sc, K + 1, cpu)[rank],
+                      shared_generator=torch.Generator().manual_seed(sc.seed),
+                      param_order=list(model.parameters()))
+    ddp.register_comm_hook(state, compression_hook)
+    opt = _optimizer(sc, ddp.parameters())
+    x_all, y_all = data.x_train, data.y_train
+    records = []
+    dist.barrier()
+    for it in range(1, task["iterations"] + 1):
+        idx = torch.from_numpy(sampler._next_indices()[rank * B:(rank + 1) * B])
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(ddp(x_all[idx]), y_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        t1 = time.perf_counter()
+        stats, state.stats = state.stats, []
+        enc = sum(s.encode_s + s.decode_s for s in stats)
+        comm = sum(s.communication_s for s in stats)
+        rec = {"iteration": it, "start_s": t0, "end_s": t1, "compute_s": (t1 - t0) - enc - comm,
+               "encode_s": enc, "communication_s": comm, "loss": float(loss.item()),
+               "payload_bytes": sum(s.payload_bytes for s in stats),
+               "wire_bytes": sum(s.wire_bytes for s in stats),
+               "collective": stats[0].collective if stats else ""}
+        if task.get("eval_every") and (it % task["eval_every"] == 0 or it == task["iterations"]):
+            if rank == 0:
+                rec["eval_loss"], rec["accuracy"] = _evaluate(model, data)
+            dist.barrier()  # the others wait here, outside the timed region
+        records.append(rec)
+    return {"kind": "train", "compressor": task["compressor"], "numel": numel, "records": records}
+
+
+@torch.no_grad()
+def _evaluate(model, data) -> tuple[float, float]:
+    """Test-set (loss, accuracy), as `Workers.evaluate`."""
+    model.eval()
+    logits = model(data.x_test)
+    loss = F.cross_entropy(logits, data.y_test).item()
+    acc = (logits.argmax(dim=1) == data.y_test).float().mean().item()
+    model.train()
+    return loss, acc

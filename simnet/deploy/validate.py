@@ -1,0 +1,108 @@
+"""`simnet validate`: predicted vs measured on the emulated cluster, per compressor.
+
+One emulated run (K ranks, links shaped to the scenario's bandwidth) does, in order:
+calibration microbenchmarks (unless a calibration is given), then per compressor the real
+first-iteration payloads through the hook's collective (timed alone) and a few real DDP
+iterations. Predictions:
+  collective  the calibrated network model on the bytes the hook put on the wire
+  iteration   what `simnet run` would pin (compute from `measure_compute`, encode/decode
+              from the codec measurement, both here with one thread as the ranks use)
+              + the predicted collective, composed as the replay does (all-gather
+              decodes K payloads).
+The emulated links have no added delay (no netem): the scenario's latency is replaced by
+the calibrated per-message alpha. Relative error = (predicted - measured) / measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import torch
+
+from .. import results
+from ..scenario import Scenario
+from . import calibrate, measure
+from .bench import rank_gradient
+from .predict import predict_collective, star
+
+__all__ = ["validate", "format_table"]
+
+
+def _payload_tasks(scenario: Scenario, repeats: int) -> list[dict]:
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data.pop("sweep", None)
+    return [{"kind": "payload", "scenario": data, "repeats": repeats,
+             "compressor": s.model_dump(mode="json", exclude_none=True)}
+            for s in scenario.compressors]
+
+
+def _measured_iteration(train: dict) -> float:
+    """Median over iterations (the first, warm-up, left out) of the slowest rank's time."""
+    its = [max(r["end_s"] - r["start_s"] for r in per_rank) for per_rank in zip(*train["ranks"])]
+    return statistics.median(its[1:] if len(its) > 1 else its)
+
+
+def _pinned_costs(scenario: Scenario, spec) -> tuple[float, float, float]:
+    """(compute, encode, decode) seconds as `simnet run` would pin them, on one thread."""
+    from ..training import _measure_codec, measure_compute
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        compute = measure_compute(scenario, repeats=10)
+        grad, _, _ = rank_gradient(scenario.model_dump(mode="json", exclude_none=True), 0)
+        enc, dec = _measure_codec(spec, grad, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    return compute, enc, dec
+
+
+def _row(name, what, collective, nbytes, predicted, measured) -> dict:
+    return {"compressor": name, "what": what, "collective": collective, "wire_bytes": nbytes,
+            "predicted_s": predicted, "measured_s": measured,
+            "rel_error": (predicted - measured) / measured}
+
+
+def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration: dict | None = None,
+             iterations: int = 5, repeats: int = 5, force: bool = False,
+             timeout_s: float = 600.0) -> dict:
+    """Run prediction and measurement; returns (and writes) the validation report."""
+    measure.check_cluster(scenario, force)
+    K, rate = scenario.cluster.workers, measure.rate_bps(scenario)
+    tasks = [] if calibration else calibrate.tasks(K, rate)
+    n_cal = len(tasks)
+    tasks += _payload_tasks(scenario, repeats) + measure.train_tasks(scenario, iterations, 0)
+    run = measure.run_tasks(tasks, K, rate, True, timeout_s)
+    res = run["results"]
+    cal = calibration or calibrate.fit(res[:n_cal], K, rate)
+    topo = star(K, rate)
+    n = len(scenario.compressors)
+    payloads, trains = res[n_cal:n_cal + n], res[n_cal + n:]
+    rows = []
+    for spec, pay, train in zip(scenario.compressors, payloads, trains):
+        name, c = spec.display_name(), pay["collective"]
+        wire = [pay["wire_bytes"]] * K
+        comm = predict_collective(topo, c, wire, cal)
+        rows.append(_row(name, "collective", c, pay["wire_bytes"], comm, pay["median_s"]))
+        compute, enc, dec = _pinned_costs(scenario, spec)
+        decode = K * dec if c == "allgather" else dec
+        rows.append(_row(name, "iteration", c, pay["wire_bytes"], compute + enc + comm + decode,
+                         _measured_iteration(train)))
+    report = {"workers": K, "rate_bps": rate, "calibration": cal, "rows": rows,
+              "probe_bps": run.get("probe_bps"), "warnings": run.get("warnings", [])}
+    if out_dir is not None:
+        results.write_json(Path(out_dir) / "validation.json", report)
+    return report
+
+
+def format_table(report: dict) -> str:
+    """The validation rows as a fixed-width text table."""
+    head = f"{'compressor':<22}{'what':<11}{'collective':<16}{'bytes':>10}{'predicted s':>13}" \
+           f"{'measured s':>12}{'error':>9}"
+    lines = [f"emulated star: {report['workers']} ranks, {report['rate_bps'] / 1e6:g} Mbit/s", head]
+    for r in report["rows"]:
+        lines.append(f"{r['compressor']:<22}{r['what']:<11}{r['collective']:<16}{r['wire_bytes']:>10}"
+                     f"{r['predicted_s']:>13.4f}{r['measured_s']:>12.4f}{100 * r['rel_error']:>8.1f}%")
+    lines += [f"warning: {w}" for w in report.get("warnings", [])]
+    return "\n".join(lines)

@@ -1,0 +1,4 @@
+"""The report: reads results files only (never re-runs anything) and renders
+report.html (self-contained, images embedded), summary.md and trace.json."""
+
+from .build import write_report  # noqa: F401

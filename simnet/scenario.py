@@ -1,0 +1,252 @@
+"""Scenario files: pydantic models (extra="forbid"), the YAML loader and sweep expansion.
+
+A scenario names a workload, a cluster, a collective and the compressors compared side by
+side. Quantities with units stay strings here ("1 Gbit/s") and are checked on load; the
+engine converts them to SI with `simnet.units`. Any error becomes a `ScenarioError` whose
+one-line message names the file, the dotted field path and the bad value.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .units import UnitError, parse_bandwidth, parse_time
+
+__all__ = ["Scenario", "ScenarioError", "load", "loads", "expand_sweep", "Variant", "dump"]
+
+Quantity = Union[str, float, int]
+
+
+class ScenarioError(ValueError):
+    """Bad scenario input; `str(err)` is the one line shown to the user."""
+
+
+def _check_unit(parse, value):
+    """Run a units parser for validation only; the message loses its field prefix because
+    pydantic adds the full dotted path."""
+    if value is None:
+        return value
+    try:
+        parse(value, "")
+    except UnitError as err:
+        raise ValueError(str(err).removeprefix(": ")) from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Optimizer(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.1, gt=0, description="learning rate")
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class Workload(_Strict):
+    model: str = Field("mlp", description="model from the zoo: mlp")
+    dataset: str = Field("digits", description="offline dataset: digits")
+    batch_size: int = Field(32, ge=1, description="samples per worker per iteration")
+    hidden: list[int] = Field([256, 256], description="hidden layer widths of the MLP")
+    optimizer: Optimizer = Optimizer()
+    device: Optional[str] = Field(None, description="torch device; default CUDA when present")
+
+
+class Topology(_Strict):
+    kind: Literal["star"] = "star"
+    bandwidth: Quantity = Field("10 Gbit/s", description="per link and direction, e.g. '10 Gbit/s'")
+    latency: Quantity = Field("5 us", description="per link, e.g. '5 us'")
+    servers: int = Field(1, ge=1, description="parameter-server shards (collective: ps)")
+    server_bandwidth: Optional[Quantity] = Field(None, description="server links; default bandwidth")
+
+    @field_validator("bandwidth", "server_bandwidth")
+    @classmethod
+    def _bandwidth(cls, v):
+        return _check_unit(parse_bandwidth, v)
+
+    @field_validator("latency")
+    @classmethod
+    def _latency(cls, v):
+        return _check_unit(parse_time, v)
+
+
+class Compute(_Strict):
+    kind: Literal["measured", "fixed", "throughput"] = "measured"
+    seconds: Optional[float] = Field(None, gt=0, description="fixed: seconds per iteration")
+    samples_per_s: Optional[float] = Field(None, gt=0, description="throughput: samples/s")
+
+    @model_validator(mode="after")
+    def _needs_figure(self):
+        if self.kind == "fixed" and self.seconds is None:
+            raise ValueError("kind 'fixed' needs 'seconds'")
+        if self.kind == "throughput" and self.samples_per_s is None:
+            raise ValueError("kind 'throughput' needs 'samples_per_s'")
+        return self
+
+
+class Stragglers(_Strict):
+    kind: Literal["none", "persistent", "lognormal", "exponential", "pareto"] = "none"
+    sigma: Optional[float] = Field(None, gt=0, description="lognormal: sigma of log slowdown")
+    mean: Optional[float] = Field(None, gt=0, description="exponential: mean extra slowdown")
+    alpha: Optional[float] = Field(None, gt=0, description="pareto: tail index")
+    workers: Optional[list[int]] = Field(None, description="persistent: slow worker ranks")
+    slowdown: Optional[float] = Field(None, ge=1, description="persistent: factor >= 1")
+
+
+class Cluster(_Strict):
+    workers: int = Field(8, ge=1, le=4096)
+    topology: Topology = Topology()
+    compute: Compute = Compute()
+    stragglers: Stragglers = Stragglers()
+
+
+class Communication(_Strict):
+    collective: Literal["auto", "allgather", "ps", "ring-allreduce"] = Field(
+        "auto", description="auto: ring-allreduce for summable payloads, else allgather"
+    )
+    overlap: bool = False
+
+
+class CompressorSpec(BaseModel):
+    """`name` plus the method's own parameters (checked by compression.get on load)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    label: Optional[str] = Field(None, description="name shown in results; default derived")
+    encode_s: Optional[float] = Field(None, ge=0, description="pinned encode time per worker (s)")
+    decode_s: Optional[float] = Field(None, ge=0, description="pinned decode time per payload (s)")
+
+    def params(self) -> dict[str, Any]:
+        """The method parameters passed to compression.get."""
+        return dict(self.model_extra or {})
+
+    def display_name(self) -> str:
+        if self.label:
+            return self.label
+        extras = ",".join(f"{k}={v}" for k, v in self.params().items())
+        return f"{self.name}({extras})" if extras else self.name
+
+
+class Run(_Strict):
+    iterations: int = Field(300, ge=1)
+    eval_every: int = Field(25, ge=1)
+    target_accuracy: Optional[float] = Field(None, gt=0, le=1)
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    seed: int = Field(0, ge=0)
+    workload: Workload = Workload()
+    cluster: Cluster = Cluster()
+    communication: Communication = Communication()
+    compressors: list[CompressorSpec] = Field(default_factory=lambda: [CompressorSpec(name="none")])
+    run: Run = Run()
+    sweep: Optional[dict[str, list[Any]]] = None
+
+    @field_validator("compressors")
+    @classmethod
+    def _known_compressors(cls, specs):
+        from . import compression  # imported here: scenario parsing must stay light
+
+        if not specs:
+            raise ValueError("list at least one compressor")
+        for i, spec in enumerate(specs):
+            try:
+                compression.get(spec.name, **spec.params())
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"compressors.{i}: {err}") from None
+        labels = [s.display_name() for s in specs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"two compressors share a name {labels}; give them a 'label'")
+        return specs
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return f"{source}: {path}: unknown key (value {value!r})"
+    if msg.startswith("compressors."):  # raised with its own path
+        return f"{source}: {msg}"
+    shown = "" if isinstance(value, dict) or repr(value) in msg else f" (got {value!r})"
+    return f"{source}: {path}: {msg}{shown}"
+
+
+def loads(data: dict, source: str = "<scenario>") -> Scenario:
+    """Validate a parsed YAML mapping; errors become ScenarioError naming the field."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_format_error(source, err)) from None
+    except UnitError as err:
+        raise ScenarioError(f"{source}: {err}") from None
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read scenario file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}:{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    return loads(data, str(path))
+
+
+def dump(scenario: Scenario) -> str:
+    """YAML text of a scenario with every default filled in."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+class Variant(BaseModel):
+    """One point of a sweep: its label and the fully resolved scenario."""
+
+    name: str
+    scenario: Scenario
+
+
+def _set_path(data: dict, dotted: str, value: Any, source: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{source}: sweep.{dotted}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def expand_sweep(scenario: Scenario, source: str = "<scenario>") -> list[Variant]:
+    """The Cartesian product of the sweep axes, each point validated; no sweep -> one 'base'."""
+    if not scenario.sweep:
+        return [Variant(name="base", scenario=scenario)]
+    base = scenario.model_dump(mode="json", exclude_none=True)
+    base.pop("sweep")
+    axes = list(scenario.sweep.items())
+    for axis, values in axes:
+        if not values:
+            raise ScenarioError(f"{source}: sweep.{axis}: needs at least one value")
+    variants = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        data = copy.deepcopy(base)
+        for (axis, _), value in zip(axes, combo):
+            _set_path(data, axis, value, source)
+        name = ", ".join(f"{axis.split('.')[-1]}={value}" for (axis, _), value in zip(axes, combo))
+        variants.append(Variant(name=name, scenario=loads(data, f"{source} (sweep {name})")))
+    return variants

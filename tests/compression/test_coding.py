@@ -1,0 +1,217 @@
+"""Oracles for the bit-level coding and the `elias` wire format.
+
+References here are deliberately naive (Python strings of '0'/'1'), written from DESIGN §3,
+and compared with the vectorised library code bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from simnet import compression
+from simnet.compression.coding import (BitReader, omega_encode, omega_read, pack_fixed,
+                                       unpack_fixed, write_fields)
+from simnet.compression.quantize import nonzero_probability
+
+METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
+
+
+def omega_str(k: int) -> str:
+    """Elias omega, DESIGN's convention: groups N, len(N)-1, ... written smallest first, then 0."""
+    code = "0"
+    while k > 1:
+        b = bin(k)[2:]
+        code = b + code
+        k = len(b) - 1
+    return code
+
+
+def to_bytes(bits: str) -> bytes:
+    bits += "0" * (-len(bits) % 8)
+    return bytes(int(bits[i: i + 8], 2) for i in range(0, len(bits), 8))
+
+
+def leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n >= 0x80 else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def test_omega_table():
+    table = {1: "0", 2: "100", 3: "110", 4: "101000", 16: "10100100000", 100: "1011011001000"}
+    for k, want in table.items():
+        assert omega_str(k) == want
+        code, length = omega_encode(np.array([k]))
+        assert format(int(code[0]), f"0{int(length[0])}b") == want
+
+
+def test_omega_roundtrip_every_k_up_to_2_16():
+    k = np.arange(1, 2**16 + 1)
+    code, length = omega_encode(k)
+    assert length.tolist() == [len(omega_str(int(v))) for v in k]
+    stream, nbits = write_fields(code, length)
+    assert nbits == length.sum()
+    reader = BitReader(stream)
+    ends = np.cumsum(length)
+    values, pos = omega_read(reader, ends - length, ends, limit=2**16)
+    assert np.array_equal(values, k) and np.array_equal(pos, ends)
+    # large values too, via the same reader
+    big = np.array([2**16 + 1, 2**20 - 1, 2**31, 2**32 - 1])
+    c, ln = omega_encode(big)
+    s, _ = write_fields(c, ln)
+    e = np.cumsum(ln)
+    v, _ = omega_read(BitReader(s), e - ln, e, limit=2**32 - 1)
+    assert np.array_equal(v, big)
+    assert [len(omega_str(int(b))) for b in big] == ln.tolist()
+
+
+def test_omega_read_rejects_bad_streams():
+    ones = BitReader(b"\xff" * 16)  # 1111...: each group is longer than the last
+    with pytest.raises(ValueError):
+        omega_read(ones, np.array([0]), np.array([128]), limit=2**32 - 1)
+    with pytest.raises(ValueError):  # value 100 > limit 99
+        c, ln = omega_encode(np.array([100]))
+        s, _ = write_fields(c, ln)
+        omega_read(BitReader(s), np.array([0]), np.array([ln[0]]), limit=99)
+    with pytest.raises(ValueError):  # code runs past its end
+        omega_read(BitReader(s), np.array([0]), np.array([ln[0] - 1]), limit=1000)
+    with pytest.raises(ValueError):
+        omega_encode(np.array([0]))
+
+
+def test_write_fields_matches_reference():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = int(rng.integers(0, 300))
+        widths = rng.integers(0, 65 if trial % 2 else 33, n)
+        values = np.array([int(rng.integers(0, 2**63)) >> (63 - w) if w else 0 for w in widths],
+                          dtype=np.uint64)
+        ref = "".join(format(int(v), f"0{w}b") if w else "" for v, w in zip(values, widths))
+        out, nbits = write_fields(values, widths)
+        assert nbits == len(ref) and out.tobytes() == to_bytes(ref)
+
+
+@pytest.mark.parametrize("k", list(range(1, 21)))
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1001])
+def test_pack_fixed_matches_reference(k, n):
+    fields = torch.randint(0, 2**k, (n,), generator=torch.Generator().manual_seed(k * n))
+    packed = pack_fixed(fields, k)
+    ref = to_bytes("".join(format(int(f), f"0{k}b") for f in fields))
+    assert packed.numpy().tobytes() == ref
+    assert torch.equal(unpack_fixed(packed, n, k), fields)
+
+
+def w_bits(d: int, points: int) -> int:
+    return (d * (len(omega_str(d)) + 1 + len(omega_str(points - 1)))).bit_length()
+
+
+def reference_elias(c, x: torch.Tensor, seed: int) -> bytes:
+    """DESIGN §3 Code_s, framed as documented in elias.py, with Python loops."""
+    n, d = x.numel(), c.bucket_size
+    scales, idx, neg = c.quantize(x, torch.Generator().manual_seed(seed))
+    idx, neg = idx.reshape(-1).tolist(), neg.reshape(-1).tolist()
+    w = w_bits(d, c.grid.size)
+    sections = []
+    for b in range(scales.numel()):
+        bits, last = "", 0
+        for i in range(min(d, n - b * d)):
+            k = idx[b * d + i]
+            if k:
+                bits += omega_str(i + 1 - last) + ("1" if neg[b * d + i] else "0") + omega_str(k)
+                last = i + 1
+        sections.append(bits)
+    return (b"\x02" + leb128(n) + scales.numpy().astype(">f4").tobytes()
+            + to_bytes("".join(format(len(s), f"0{w}b") for s in sections))
+            + to_bytes("".join(sections)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,s,d", [(0, 3, 8), (1, 1, 1), (37, 2, 8), (300, 7, 64),
+                                   (2500, 15, 2048), (300, 3, 3000)])
+def test_elias_matches_reference_encoder(method, n, s, d):
+    c = compression.get(method, levels=s, bucket_size=d, encoding="elias")
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n)) ** 3
+    payload = c.encode(x, generator=torch.Generator().manual_seed(2))
+    assert payload == reference_elias(c, x, seed=2)
+    f = compression.get(method, levels=s, bucket_size=d)
+    assert torch.equal(c.decode(payload, n), f.decode(f.encode(x, torch.Generator().manual_seed(2)), n))
+
+
+def test_elias_golden_bytes():
+    # qsgd s=5, d=4, x=[0,3,0,-4]: scale 5 -> 40a00000; levels [0,3,0,4] exactly.
+    # codes: ω(2)=100 0 ω(3)=110 | ω(2)=100 1 ω(4)=101000 -> 17 bits: 10001101 00110100 0
+    # W = bitlen(4·(|ω(4)|+1+|ω(5)|)) = bitlen(52) = 6: 17 -> 010001(00) = 0x44
+    c = compression.get("qsgd", levels=5, bucket_size=4, encoding="elias")
+    payload = c.encode(torch.tensor([0.0, 3.0, 0.0, -4.0]))
+    assert payload.hex() == "0204" "40a00000" "44" "8d3400"
+
+
+def test_code_s_flat_vector_costs_3n_plus_32_plus_framing():
+    n = d = 1024
+    s = 32  # = √n: every coordinate lands exactly on level 1, every gap is 1
+    c = compression.get("qsgd", levels=s, bucket_size=d, encoding="elias")
+    x = torch.where(torch.arange(n) % 3 == 0, -1.0, 1.0)
+    payload = c.encode(x)
+    w = w_bits(d, s + 1)
+    assert len(payload) == 1 + len(leb128(n)) + 4 + math.ceil(w / 8) + math.ceil(3 * n / 8)
+    assert torch.equal(c.decode(payload, n), x)
+
+
+def g_bound(k):
+    """A concave, increasing upper bound of |ω(k)| (checked below): 1 + lg k + 3 lg(1 + lg k)."""
+    lk = np.log2(k)
+    return 1 + lk + 3 * np.log2(1 + lk)
+
+
+def test_g_bounds_omega_length():
+    k = np.arange(1, 2**16 + 1)
+    _, length = omega_encode(k)
+    assert (g_bound(k.astype(float)) >= length).all()
+    big = np.unique(np.logspace(16, 31.999, 2000, base=2).astype(np.int64))
+    assert (g_bound(big.astype(float)) >= omega_encode(big)[1]).all()
+
+
+def phi(m, s, d):
+    """Bits of one bucket's codes with m nonzeros, by Jensen: Σ gaps <= d, Σ levels <= s√d + m."""
+    m = np.asarray(m, dtype=float)
+    safe = np.maximum(m, 1e-300)
+    return np.where(m > 0, m * (1 + g_bound(d / safe) + g_bound(1 + s * math.sqrt(d) / safe)), 0)
+
+
+@pytest.mark.parametrize("s,d", [(1, 512), (3, 512), (7, 512), (16, 256), (2, 4096)])
+def test_elias_within_qsgd_theorem_3_2(s, d):
+    """QSGD Thm 3.2 with the o(1) made explicit (see g_bound, phi):
+    E[bits of a bucket] <= 32 + W + φ(E m) <= 32 + W + max_{0<m<=min(d, s(s+√d))} φ(m),
+    φ concave in m, so Jensen applies to the random count m of nonzeros."""
+    nb, reps = 16, 8
+    n = nb * d
+    x = torch.randn(n, generator=torch.Generator().manual_seed(s))
+    c = compression.get("qsgd", levels=s, bucket_size=d, encoding="elias")
+    w = w_bits(d, s + 1)
+    fixed = 8 * (1 + len(leb128(n)))  # header: charged once per payload
+    bits = np.mean([8 * len(p) - fixed for p in
+                    c.encode_batch(x.expand(reps, -1).contiguous(), torch.Generator().manual_seed(0))])
+    em = nonzero_probability(x, c.grid, "l2", d).numpy().reshape(nb, d).sum(1)
+    exact_form = (32 + w + phi(em, s, d)).sum() + 8  # + up to 8 padding bits
+    grid = np.linspace(0, min(d, s * (s + math.sqrt(d))), 4001)
+    theorem_form = nb * (32 + w + phi(grid, s, d).max()) + 8
+    assert bits <= exact_form <= theorem_form
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_elias_bit_identical_and_sparse_cases(method):
+    c = compression.get(method, levels=2, bucket_size=50, encoding="elias")
+    x = torch.zeros(1000)
+    x[[0, 49, 50, 999]] = torch.tensor([1.0, -2.0, 3.0, -4.0])
+    p = c.encode(x, torch.Generator().manual_seed(1))
+    assert p == c.encode(x, torch.Generator().manual_seed(1))
+    y = c.decode(p, 1000)
+    assert (y[x == 0] == 0).all()
+    assert torch.equal(c.decode(c.encode(torch.zeros(1000)), 1000), torch.zeros(1000))
