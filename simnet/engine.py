@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from . import __version__, results
 from .replay import replay
 from .scenario import CompressorSpec, Scenario, dump, expand_sweep
-from .training import Trace, choose_collective, measure_compute, pick_device, trace_key, train
+from .training import (Trace, choose_collective, measure_codec, measure_compute, pick_device,
+                       setup_workload, trace_key, train)
+from .workload.workers import Workers
 
 __all__ = ["run", "RunOutput", "pin_measurements"]
 
@@ -43,12 +46,22 @@ class Progress:
 
 
 def pin_measurements(scenario: Scenario) -> Scenario:
-    """Replace `compute: measured` with the figure measured here (fixed seconds)."""
-    if scenario.cluster.compute.kind != "measured":
-        return scenario
-    seconds = measure_compute(scenario)
+    """Pin what the scenario leaves to measurement on this device: `compute: measured`
+    becomes fixed seconds, and each compressor gets its encode_s / decode_s (seconds for
+    one worker's real gradient), measured on a gradient of the initial model."""
     data = scenario.model_dump(mode="json", exclude_none=True)
-    data["cluster"]["compute"] = {"kind": "fixed", "seconds": seconds}
+    if scenario.cluster.compute.kind == "measured":
+        data["cluster"]["compute"] = {"kind": "fixed", "seconds": measure_compute(scenario)}
+    unpinned = [i for i, c in enumerate(scenario.compressors) if c.encode_s is None or c.decode_s is None]
+    if unpinned:
+        dataset, model, device = setup_workload(scenario)
+        probe = Workers(model, dataset, 1, scenario.workload.batch_size,
+                        np.random.SeedSequence(54321), device)
+        grad = probe.gradients()[0][0]
+        for i in unpinned:
+            encode_s, decode_s = measure_codec(scenario.compressors[i], grad, device)
+            data["compressors"][i].setdefault("encode_s", encode_s)
+            data["compressors"][i].setdefault("decode_s", decode_s)
     return Scenario.model_validate(data)
 
 
@@ -63,16 +76,6 @@ def _train_all(scenario: Scenario, progress: Progress) -> dict[str, Trace]:
         traces[key] = train(scenario, spec, progress=lambda i, lab=label: progress.advance(lab, i))
         progress.finish(label)
     return traces
-
-
-def _pin_codec(scenario: Scenario, traces: dict[str, Trace]) -> Scenario:
-    """Pin each compressor's measured encode/decode seconds into the scenario."""
-    data = scenario.model_dump(mode="json", exclude_none=True)
-    for spec_data, spec in zip(data["compressors"], scenario.compressors):
-        trace = traces[trace_key(scenario, spec)]
-        spec_data.setdefault("encode_s", trace.encode_s)
-        spec_data.setdefault("decode_s", trace.decode_s)
-    return Scenario.model_validate(data)
 
 
 def _records(variant: str, name: str, trace: Trace, timings) -> list[dict]:
@@ -102,7 +105,6 @@ def run(scenario: Scenario, out_dir: str | Path, progress: Progress | None = Non
 
     scenario = pin_measurements(scenario)
     traces = _train_all(scenario, progress)
-    scenario = _pin_codec(scenario, traces)
     variants = expand_sweep(scenario, source)
 
     records: list[dict] = []

@@ -59,22 +59,53 @@ class Workload(_Strict):
     device: Optional[str] = Field(None, description="torch device; default CUDA when present")
 
 
+TOPOLOGY_KINDS = ("star", "ring", "torus2d", "leaf_spine", "fat_tree", "hierarchical",
+                  "graphml", "json")
+# Kinds whose size is the cluster's worker count; the others define their workers themselves.
+_SIZED_BY_WORKERS = {"star", "ring", "torus2d", "leaf_spine", "fat_tree"}
+
+
 class Topology(_Strict):
-    kind: Literal["star"] = "star"
+    """The network: one of TOPOLOGY_KINDS and the keys that kind reads (see the README)."""
+
+    kind: Literal[TOPOLOGY_KINDS] = "star"
     bandwidth: Quantity = Field("10 Gbit/s", description="per link and direction, e.g. '10 Gbit/s'")
     latency: Quantity = Field("5 us", description="per link, e.g. '5 us'")
-    servers: int = Field(1, ge=1, description="parameter-server shards (collective: ps)")
+    servers: Optional[int] = Field(None, ge=0, description="parameter-server shards (collective: ps)")
     server_bandwidth: Optional[Quantity] = Field(None, description="server links; default bandwidth")
+    oversubscription: Optional[float] = Field(None, ge=1, description="leaf_spine/fat_tree: down:up ratio")
+    uplink_bandwidth: Optional[Quantity] = Field(None, description="leaf_spine/fat_tree: switch uplinks")
+    uplink_latency: Optional[Quantity] = Field(None, description="leaf_spine/fat_tree: switch uplinks")
+    workers_per_leaf: Optional[int] = Field(None, ge=1, description="leaf_spine: hosts per leaf")
+    spines: Optional[int] = Field(None, ge=1, description="leaf_spine: spine switches")
+    k: Optional[int] = Field(None, ge=2, description="fat_tree: switch radix (even)")
+    rows: Optional[int] = Field(None, ge=1, description="torus2d: rows")
+    cols: Optional[int] = Field(None, ge=1, description="torus2d: columns")
+    hosts: Optional[int] = Field(None, ge=1, description="hierarchical: hosts")
+    gpus_per_host: Optional[int] = Field(None, ge=1, description="hierarchical: GPUs per host")
+    intra_bandwidth: Optional[Quantity] = Field(None, description="hierarchical: NVLink/PCIe per GPU")
+    intra_latency: Optional[Quantity] = Field(None, description="hierarchical: intra-host latency")
+    nics_per_host: Optional[int] = Field(None, ge=1, description="hierarchical: NICs the GPUs share")
+    pcie_bandwidth: Optional[Quantity] = Field(None, description="hierarchical: GPU-to-NIC PCIe")
+    path: Optional[str] = Field(None, description="graphml/json: file with the graph")
 
-    @field_validator("bandwidth", "server_bandwidth")
+    @field_validator("bandwidth", "server_bandwidth", "uplink_bandwidth", "intra_bandwidth",
+                     "pcie_bandwidth")
     @classmethod
     def _bandwidth(cls, v):
         return _check_unit(parse_bandwidth, v)
 
-    @field_validator("latency")
+    @field_validator("latency", "uplink_latency", "intra_latency")
     @classmethod
     def _latency(cls, v):
         return _check_unit(parse_time, v)
+
+    def network_spec(self, workers: int) -> dict:
+        """The dict simnet.network.build_topology takes (unit strings are parsed there)."""
+        spec = self.model_dump(exclude_none=True)
+        if self.kind in _SIZED_BY_WORKERS:
+            spec["workers"] = workers
+        return spec
 
 
 class Compute(_Strict):
@@ -106,12 +137,43 @@ class Cluster(_Strict):
     compute: Compute = Compute()
     stragglers: Stragglers = Stragglers()
 
+    @model_validator(mode="after")
+    def _topology_builds(self):
+        from . import network  # torch-free; builds are cached
+
+        try:
+            graph = network.build_topology(self.topology.network_spec(self.workers))
+        except ValueError as err:
+            raise ValueError(f"cluster.{str(err).removeprefix('topology.').join(['topology.', ''])}") from None
+        found = len(network.workers(graph))
+        if found != self.workers:
+            raise ValueError(f"cluster.workers: the {self.topology.kind} topology has {found} "
+                             f"workers, the scenario says {self.workers}")
+        return self
+
+
+COLLECTIVES = ("auto", "allgather", "ring-allgather", "ps", "ring-allreduce", "tree-allreduce",
+               "hierarchical-allreduce")
+SUMMING_COLLECTIVES = ("ring-allreduce", "tree-allreduce", "hierarchical-allreduce")
+
 
 class Communication(_Strict):
-    collective: Literal["auto", "allgather", "ps", "ring-allreduce"] = Field(
-        "auto", description="auto: ring-allreduce for summable payloads, else allgather"
-    )
-    overlap: bool = False
+    collective: Literal[COLLECTIVES] = Field(
+        "auto", description="auto: ring-allreduce for summable payloads, else allgather")
+    fidelity: Literal["fluid", "analytic"] = Field(
+        "fluid", description="fluid: max-min fair flows; analytic: contention-free closed forms")
+    overlap: bool = Field(False, description="send gradient buckets while backward still runs")
+    bucket_size_mb: float = Field(25.0, gt=0, description="overlap: DDP bucket size (MB of fp32)")
+    backup_workers: int = Field(0, ge=0, description="aggregate only the first K-b gradients")
+
+
+class Calibration(_Strict):
+    """Fitted by `simnet calibrate`: corrections that make predictions match a real cluster."""
+
+    alpha_s: float = Field(0.0, ge=0, description="extra per-message latency (s), half per link")
+    bandwidth_factor: float = Field(1.0, gt=0, le=1, description="effective / nominal link rate")
+    efficiency: dict[str, float] = Field(default_factory=dict, description="per collective, <= 1")
+    overhead_s: dict[str, float] = Field(default_factory=dict, description="per collective call (s)")
 
 
 class CompressorSpec(BaseModel):
@@ -148,7 +210,16 @@ class Scenario(_Strict):
     communication: Communication = Communication()
     compressors: list[CompressorSpec] = Field(default_factory=lambda: [CompressorSpec(name="none")])
     run: Run = Run()
+    calibration: Optional[Calibration] = None
     sweep: Optional[dict[str, list[Any]]] = None
+
+    @model_validator(mode="after")
+    def _backup_fits(self):
+        b = self.communication.backup_workers
+        if b >= self.cluster.workers:
+            raise ValueError(f"communication.backup_workers: {b} leaves no worker of "
+                             f"{self.cluster.workers} to aggregate")
+        return self
 
     @field_validator("compressors")
     @classmethod
@@ -175,7 +246,8 @@ def _format_error(source: str, err: ValidationError) -> str:
     value = first.get("input")
     if first["type"] == "extra_forbidden":
         return f"{source}: {path}: unknown key (value {value!r})"
-    if msg.startswith("compressors."):  # raised with its own path
+    head = msg.split(":", 1)[0]
+    if "." in head and " " not in head:  # a validator that names its own dotted path
         return f"{source}: {msg}"
     shown = "" if isinstance(value, dict) or repr(value) in msg else f" (got {value!r})"
     return f"{source}: {path}: {msg}{shown}"

@@ -26,6 +26,12 @@ OMEGA_MAX = 2**32 - 1  # largest value the omega functions accept (codes <= 43 b
 _U = np.uint64
 
 
+def _pad(t: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad a 1-D tensor to a multiple of `multiple` (no copy when already there)."""
+    extra = (-t.numel()) % multiple
+    return torch.nn.functional.pad(t, (0, extra)) if extra else t
+
+
 def pack_fixed(fields: torch.Tensor, k: int) -> torch.Tensor:
     """Pack n integer fields (each < 2^k, 1 <= k <= 32) into ceil(n·k/8) uint8, MSB first."""
     n = fields.numel()
@@ -33,30 +39,43 @@ def pack_fixed(fields: torch.Tensor, k: int) -> torch.Tensor:
     f = fields.reshape(-1)
     if k == 8:
         return f.to(torch.uint8)
+    if 8 % k == 0:  # k = 1, 2, 4: whole fields per byte, all in uint8
+        per = 8 // k
+        f = _pad(f.to(torch.uint8), per).view(-1, per)
+        out = f[:, 0] << (8 - k)
+        for i in range(1, per):
+            out |= f[:, i] << (8 - k * (i + 1))
+        return out
     if k < 8:  # 8 fields of k bits = k whole bytes; 8k <= 56 bits fits an int64 exactly
-        f = torch.nn.functional.pad(f.to(torch.int64), (0, (-n) % 8)).view(-1, 8)
+        f = _pad(f.to(torch.int64), 8).view(-1, 8)
         shifts = torch.arange(7 * k, -1, -k, device=f.device)
         v = (f << shifts).sum(1, keepdim=True)
         out = (v >> torch.arange(8 * (k - 1), -1, -8, device=f.device)) & 255
         return out.to(torch.uint8).reshape(-1)[:nbytes]
     # wide fields: expand to bits, then 8 bits -> 1 byte
     bits = (f.to(torch.int64).unsqueeze(1) >> torch.arange(k - 1, -1, -1, device=f.device)) & 1
-    bits = torch.nn.functional.pad(bits.reshape(-1), (0, (-n * k) % 8)).view(-1, 8)
+    bits = _pad(bits.reshape(-1), 8).view(-1, 8)
     return (bits << torch.arange(7, -1, -1, device=f.device)).sum(1).to(torch.uint8)
 
 
 def unpack_fixed(buf: torch.Tensor, n: int, k: int) -> torch.Tensor:
-    """Inverse of `pack_fixed`: uint8 [ceil(n·k/8)] -> int64 fields [n]. Ignores padding bits."""
+    """Inverse of `pack_fixed`: uint8 [ceil(n·k/8)] -> fields [n] (uint8 if k <= 8, else int64).
+
+    Padding bits are ignored here; callers check them."""
     if buf.numel() != -(-n * k // 8):
         raise ValueError(f"expected {-(-n * k // 8)} bytes for {n} fields of {k} bits")
-    b = buf.to(torch.int64)
     if k == 8:
-        return b
+        return buf
+    if 8 % k == 0:
+        per = 8 // k
+        shifts = torch.arange(8 - k, -1, -k, dtype=torch.uint8, device=buf.device)
+        return ((buf.unsqueeze(1) >> shifts) & ((1 << k) - 1)).reshape(-1)[:n]
+    b = buf.to(torch.int64)
     if k < 8:
-        b = torch.nn.functional.pad(b, (0, (-b.numel()) % k)).view(-1, k)
+        b = _pad(b, k).view(-1, k)
         v = (b << torch.arange(8 * (k - 1), -1, -8, device=b.device)).sum(1, keepdim=True)
         f = (v >> torch.arange(7 * k, -1, -k, device=b.device)) & ((1 << k) - 1)
-        return f.reshape(-1)[:n]
+        return f.reshape(-1)[:n].to(torch.uint8)
     bits = ((b.unsqueeze(1) >> torch.arange(7, -1, -1, device=b.device)) & 1).reshape(-1)
     bits = bits[: n * k].view(n, k)
     return (bits << torch.arange(k - 1, -1, -1, device=b.device)).sum(1)
@@ -84,8 +103,8 @@ def write_fields(values: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, in
         w = np.concatenate([hi_w, lo_w])
         p = np.concatenate([start, start + hi_w])
     word = p >> 5
-    end = (p & 31) + w  # <= 63, so the shift below is >= 1
-    placed = np.where(w > 0, v << (64 - end).astype(_U), _U(0))
+    end = (p & 31) + w  # <= 63 for w >= 1; a 0-width field has value 0 and places nothing
+    placed = v << (64 - end).astype(_U)
     nwords = (nbits + 31) // 32 + 1
     acc = np.bincount(word, weights=(placed >> _U(32)).astype(np.float64), minlength=nwords)
     acc += np.bincount(word + 1, weights=(placed & _U(0xFFFFFFFF)).astype(np.float64),
@@ -102,14 +121,17 @@ class BitReader:
         self.nbits = 8 * raw.size
         padded = np.zeros(raw.size + 8, np.uint8)
         padded[: raw.size] = raw
-        self._padded = padded  # keep alive: the view below borrows its memory
-        # unaligned big-endian 64-bit window starting at every byte
-        self._win = np.ndarray((raw.size + 1,), dtype=">u8", buffer=padded, strides=(1,))
+        # native copy of the big-endian 64-bit window starting at every byte (one pass)
+        self.win = np.ndarray((raw.size + 1,), dtype=">u8", buffer=padded, strides=(1,)).astype(_U)
 
     def window(self, pos: np.ndarray) -> np.ndarray:
-        """uint64 whose MSB is the bit at `pos`; its top 57 bits are valid."""
-        pos = np.clip(pos, 0, self.nbits).astype(np.int64)
-        return self._win[pos >> 3].astype(_U) << (pos & 7).astype(_U)
+        """uint64 whose MSB is the bit at `pos` (clipped to the end); its top 57 bits are valid."""
+        pos = np.clip(np.asarray(pos), 0, self.nbits).astype(_U)
+        return self.win[pos >> _U(3)] << (pos & _U(7))
+
+    def window_u64(self, pos: np.ndarray) -> np.ndarray:
+        """`window` for uint64 positions already known to be <= nbits (the hot loop)."""
+        return self.win[pos >> _U(3)] << (pos & _U(7))
 
     def read(self, pos: np.ndarray, k: int | np.ndarray) -> np.ndarray:
         """The k-bit (1 <= k <= 57) unsigned integers starting at each `pos`."""

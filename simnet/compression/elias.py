@@ -31,6 +31,7 @@ from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
 
 __all__ = ["encode", "decode", "nbytes", "length_bits"]
 
+_U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
 
 
@@ -54,27 +55,47 @@ def _codes(values: np.ndarray, m: int):
     return omega_encode(values)
 
 
+@lru_cache(maxsize=8)
+def _triple_lut(d: int, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole triples ω(gap)·sign·ω(level) indexed by (gap·g + level)·2 + sign, as (code, len)."""
+    gc, gl = _omega_lut(d)
+    lc, ll = _omega_lut(g - 1)
+    sign = np.arange(2, dtype=_U)
+    code = ((gc[:, None, None] << _U(1) | sign) << ll[None, :, None].astype(_U)) | lc[None, :, None]
+    length = gl[:, None, None] + 1 + ll[None, :, None] + np.zeros(2, np.int64)
+    return code.reshape(-1), length.reshape(-1)
+
+
 def _triples(q: Quantized, grid: Grid, d: int):
-    """Per nonzero: bucket, (gap code, length), sign, (level code, length)."""
+    """Per nonzero in order: (bucket, triple code, triple length), codes as fields of <= 64
+    bits (a triple that would be longer is written as two fields; its bucket repeats)."""
     if d > OMEGA_MAX:
         raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
     idx = q.idx.reshape(-1).cpu().numpy()
     nz = np.flatnonzero(idx)
     bucket = nz // d
     j = nz - bucket * d
-    prev = np.zeros_like(j)
-    same = bucket[1:] == bucket[:-1]
-    prev[1:][same] = j[:-1][same] + 1
-    gcode, glen = _codes(j + 1 - prev, d)
-    lcode, llen = _codes(idx[nz].astype(np.int64), grid.size - 1)
+    gap = j + 1
+    gap[1:] -= np.where(bucket[1:] == bucket[:-1], j[:-1] + 1, 0)
+    level = idx[nz]
     sign = q.neg.reshape(-1).cpu().numpy()[nz]
-    return bucket, gcode, glen, sign, lcode, llen
+    g = grid.size
+    if (d + 1) * g * 2 <= 1 << 20 and _triple_lut(d, g)[1].max() <= 64:  # one gather each
+        code, length = _triple_lut(d, g)
+        key = (gap * g + level) * 2 + sign
+        return bucket, code[key], length[key]
+    gcode, glen = _codes(gap, d)
+    lcode, llen = _codes(level.astype(np.int64), g - 1)
+    first = (gcode << _U(1)) | sign.astype(_U)
+    if not glen.size or (glen + 1 + llen).max() <= 64:
+        return bucket, (first << llen.astype(_U)) | lcode, glen + 1 + llen
+    return (np.repeat(bucket, 2), np.stack([first, lcode], 1).reshape(-1),
+            np.stack([glen + 1, llen], 1).reshape(-1))
 
 
 def _bucket_bits(q: Quantized, grid: Grid, d: int):
     t = _triples(q, grid, d)
-    nb = q.scales.numel()
-    bits = np.bincount(t[0], weights=t[2] + 1 + t[5], minlength=nb).astype(np.int64)
+    bits = np.bincount(t[0], weights=t[2], minlength=q.scales.numel()).astype(np.int64)
     return t, bits
 
 
@@ -82,19 +103,13 @@ def nbytes(q: Quantized, grid: Grid, d: int) -> int:
     """Exact length of the `elias` payload, without writing it."""
     _, bits = _bucket_bits(q, grid, d)
     nb = bits.size
-    return header_nbytes(q.numel) + 4 * nb + -(-nb * length_bits(d, grid) // 8) + -(-int(bits.sum()) // 8)
+    return (header_nbytes(q.numel) + 4 * nb + -(-nb * length_bits(d, grid) // 8)
+            + -(-int(bits.sum()) // 8))
 
 
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
-    (_, gcode, glen, sign, lcode, llen), bits = _bucket_bits(q, grid, d)
-    w = length_bits(d, grid)
-    lengths, _ = write_fields(bits, np.full(bits.size, w))
-    first = (gcode << np.uint64(1)) | sign.astype(np.uint64)
-    if glen.size and (glen + 1 + llen).max() <= 64:  # one field per nonzero
-        values, widths = (first << llen.astype(np.uint64)) | lcode, glen + 1 + llen
-    else:
-        values = np.stack([first, lcode], 1).reshape(-1)
-        widths = np.stack([glen + 1, llen], 1).reshape(-1)
+    (_, values, widths), bits = _bucket_bits(q, grid, d)
+    lengths, _ = write_fields(bits, np.full(bits.size, length_bits(d, grid)))
     stream, _ = write_fields(values, widths)
     return b"".join([header("elias", q.numel), scales_bytes(q), lengths.tobytes(),
                      stream.tobytes()])
@@ -102,33 +117,34 @@ def encode(q: Quantized, grid: Grid, d: int) -> bytes:
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[np.ndarray, np.ndarray]:
-    """18-bit prefix -> (value, code length); length 0: the code is longer than 18 bits."""
+    """18-bit prefix -> (value, code length) as uint64; length 0: the code is > 18 bits."""
     v = np.arange(1, 2048)
     code, length = omega_encode(v)
     span = 1 << (_TB - length)
     first = code.astype(np.int64) << (_TB - length)
     rep = np.repeat(np.arange(v.size), span)
     at = first[rep] + np.arange(rep.size) - np.repeat(np.cumsum(span) - span, span)
-    val, ln = np.zeros(1 << _TB, np.int64), np.zeros(1 << _TB, np.int64)
+    val, ln = np.zeros(1 << _TB, _U), np.zeros(1 << _TB, _U)
     val[at], ln[at] = v[rep], length[rep]
     return val, ln
 
 
 def _step(reader: BitReader, pos, end, dmax: int, lmax: int):
-    """Decode one (gap, sign, level) triple per lane; returns (gap, sign, level, new pos)."""
+    """Decode one (gap, sign, level) triple per lane (uint64 arrays throughout, so no casts);
+    returns (gap, sign, level, new pos)."""
     val, ln = _table()
-    w = reader.window(pos)
-    t = (w >> np.uint64(64 - _TB)).astype(np.int64)
+    w = reader.window_u64(pos)
+    t = w >> _U(64 - _TB)
     gap, lg = val[t], ln[t]
-    sign = ((w >> (63 - lg).astype(np.uint64)) & np.uint64(1)).astype(bool)
-    t2 = ((w << (lg + 1).astype(np.uint64)) >> np.uint64(64 - _TB)).astype(np.int64)
-    lvl, ll = val[t2], ln[t2]
-    new = pos + lg + 1 + ll
+    sign = (w >> (_U(63) - lg)) & _U(1)
+    lvl_at = (w << (lg + _U(1))) >> _U(64 - _TB)
+    lvl, ll = val[lvl_at], ln[lvl_at]
+    new = pos + lg + _U(1) + ll
     slow = np.flatnonzero((lg == 0) | (ll == 0))
     if slow.size:  # codes longer than 18 bits: the general decoder, on those lanes only
-        g, p = omega_read(reader, pos[slow], end[slow], dmax)
-        s = reader.read(p, 1).astype(bool)
-        lv, p = omega_read(reader, p + 1, end[slow], lmax)
+        g, p = omega_read(reader, pos[slow].astype(np.int64), end[slow].astype(np.int64), dmax)
+        s = reader.read(p, 1)
+        lv, p = omega_read(reader, p + 1, end[slow].astype(np.int64), lmax)
         gap[slow], sign[slow], lvl[slow], new[slow] = g, s, lv, p
     if (new > end).any():
         raise ValueError("corrupt payload: a code runs past its bucket's section")
@@ -157,11 +173,11 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
     reader = BitReader(body)
     if total % 8 and reader.read(np.array([total]), 8 - total % 8)[0]:
         raise ValueError("corrupt payload: nonzero padding bits after the last code")
-    ends = np.cumsum(bits)
+    ends = np.cumsum(bits).astype(_U)
     lanes = np.flatnonzero(bits)
-    pos, end = ends[lanes] - bits[lanes], ends[lanes]
-    room = np.minimum(d, numel - lanes * d)  # coordinates in each lane's bucket
-    seen = np.zeros(lanes.size, np.int64)
+    pos, end = ends[lanes] - bits[lanes].astype(_U), ends[lanes]
+    room = np.minimum(d, numel - lanes * d).astype(_U)  # coordinates in each lane's bucket
+    seen = np.zeros(lanes.size, _U)
     out_at, out_lvl, out_neg = [], [], []
     lv = grid.tensor().numpy()
     for _ in range(d + 1):  # each triple advances a lane by >= 1 coordinate: <= d steps
@@ -171,9 +187,9 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
         seen += gap
         if (seen > room).any():
             raise ValueError("corrupt payload: a nonzero lies beyond its bucket")
-        out_at.append(lanes * d + seen - 1)
+        out_at.append(lanes * d + seen.astype(np.int64) - 1)
         out_lvl.append(lvl)
-        out_neg.append(sign)
+        out_neg.append(sign.astype(bool))
         done = pos >= end
         if done.any():
             keep = ~done

@@ -94,16 +94,16 @@ def stochastic_round(
     dtype = torch.uint8 if grid.size <= 256 else torch.int32
     if grid.uniform:
         s = grid.size - 1
-        t = xb.abs().mul_(s / safe).clamp_(max=s)  # r·s, clamped: float norms may round low
-        lo = t.floor()
-        idx = lo.add_(u < t.sub_(lo))  # frac = r·s - floor(r·s) is P(round up)
+        t = xb.abs().mul_(s / safe)  # r·s
+        # truncation = floor (t >= 0); clamping lo (not t) also absorbs a norm rounded low
+        lo = t.to(dtype).clamp_(max=s - 1)
+        idx = lo.add_(u < t.sub_(lo))  # frac = r·s - lo is P(round up)
     else:
         levels = grid.tensor(xb.device)
         r = xb.abs().div_(safe).clamp_(max=1.0)
         lo = (torch.searchsorted(levels, r, right=True) - 1).clamp_(0, grid.size - 2)
         a, b = levels[lo], levels[lo + 1]
-        idx = lo.add_(u < (r - a).div_(b - a))
-    idx = idx.to(dtype)
+        idx = lo.add_(u < (r - a).div_(b - a)).to(dtype)
     return idx, (xb < 0).logical_and_(idx > 0)  # canonical: a zero level carries no sign
 
 

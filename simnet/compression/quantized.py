@@ -34,7 +34,7 @@ class GridQuantizer(Compressor):
     """Per-bucket scale + unbiased stochastic rounding onto a grid, then a wire format."""
 
     norm: ClassVar[str] = "l2"  # "l2" or "linf"
-    max_levels: ClassVar[int] = 2**24
+    max_levels: ClassVar[int] = 2**16 - 1  # 17-bit fixed fields at most
 
     def __init__(self, levels: int | None = None, bucket_size: int = 512,
                  encoding: str = "fixed", bits: int | None = None) -> None:
@@ -73,7 +73,7 @@ class GridQuantizer(Compressor):
 
     @classmethod
     def max_bits(cls) -> int:
-        return 25
+        return 17
 
     # -- protocol --------------------------------------------------------------------------
     @property
@@ -86,14 +86,32 @@ class GridQuantizer(Compressor):
                 "encoding": self.encoding}
 
     def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
+        """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d]).
+
+        Raises ValueError for NaN/Inf: checked on the scales (a NaN or Inf coordinate makes its
+        bucket's scale non-finite), which saves check_gradient's full pass over x.
+        """
         xb = to_buckets(x, self.bucket_size)
         scales = bucket_scales(xb, self.norm)
+        if scales.numel() and not bool(torch.isfinite(scales).all()):
+            check_gradient(x.reshape(-1))  # NaN/Inf -> ValueError; else the norm overflowed
+            scales = bucket_scales(xb.double(), self.norm).float()
+            if not bool(torch.isfinite(scales).all()):
+                raise ValueError("gradient too large: a bucket norm overflows float32")
+        if self.levels > 1024:  # float32 r·s would lose the fraction that sets P(round up)
+            xb = xb.double()
         idx, neg = stochastic_round(xb, scales, self.grid, generator)
         return scales, idx, neg
 
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            check_gradient(x)  # raises with base's message
+        return x.detach().float()
+
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> bytes:
-        x = check_gradient(x).detach()
+        x = self._prepare(x)
+        if x.dim() != 1:
+            check_gradient(x)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)
@@ -101,12 +119,11 @@ class GridQuantizer(Compressor):
     def encode_batch(self, xs: torch.Tensor,
                      generator: torch.Generator | None = None) -> list[bytes]:
         """K gradients [K, n]: one quantization kernel over all rows, then K payloads."""
-        if not isinstance(xs, torch.Tensor) or xs.dim() != 2:
-            raise ValueError(f"encode_batch expects a [K, n] tensor, got {getattr(xs, 'shape', xs)}")
+        xs = self._prepare(xs)
+        if xs.dim() != 2:
+            raise ValueError(f"encode_batch expects a [K, n] tensor, got shape {tuple(xs.shape)}")
         if xs.shape[0] == 0:
             return []
-        check_gradient(xs.reshape(-1))
-        xs = xs.detach().float()
         scales, idx, neg = self.quantize(xs, generator)
         n = xs.shape[1]
         return [wire.encode(wire.Quantized(scales[k], idx[k], neg[k], n), self.grid,

@@ -72,6 +72,8 @@ def parse_header(payload: bytes, numel: int) -> tuple[str, int]:
             if value != numel:
                 raise ValueError(f"payload holds numel={value}, but the decoder was given "
                                  f"numel={numel}")
+            if i + 1 != header_nbytes(numel):
+                raise ValueError("corrupt payload header: non-canonical numel varint")
             return fmt, i + 1
     raise ValueError("truncated or corrupt payload header (numel varint)")
 
@@ -155,11 +157,12 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
     pad = 8 * body.size - numel * k
     if pad and int(body[-1]) & ((1 << pad) - 1):
         raise ValueError("corrupt payload: nonzero padding bits after the last field")
-    fields = unpack_fixed(torch.from_numpy(body), numel, k)
-    coeff = signed_levels(grid, k - 1)[fields]
-    if torch.isnan(coeff).any():
+    fields = unpack_fixed(torch.from_numpy(body), numel, k).numpy()
+    coeff = signed_levels(grid, k - 1).numpy()[fields]  # numpy: uint8 indices, no int64 copy
+    if np.isnan(coeff).any():  # the table marks invalid fields with NaN
         raise ValueError("corrupt payload: a level index is outside the grid "
                          "(or a zero level carries a sign)")
+    coeff = torch.from_numpy(coeff)
     return scales, coeff
 
 
@@ -185,7 +188,8 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Te
         scales, coeff = entropy.decode(payload, numel, d, grid)
     scales = torch.from_numpy(scales)
     nb = scales.numel()
-    full = torch.nn.functional.pad(coeff, (0, nb * d - numel)).view(nb, d)
+    pad = nb * d - numel
+    full = (torch.nn.functional.pad(coeff, (0, pad)) if pad else coeff).view(nb, d)
     if (scales == 0).any() and (full[scales == 0] != 0).any():
         raise ValueError("corrupt payload: a bucket with zero scale has nonzero levels")
-    return (full * scales.unsqueeze(1)).reshape(-1)[:numel]
+    return full.mul_(scales.unsqueeze(1)).reshape(-1)[:numel]  # coeff is ours: in place

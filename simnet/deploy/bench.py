@@ -74,17 +74,17 @@ def rank_gradient(scenario_data: dict, rank: int):
     """This rank's gradient at iteration 1, exactly as `simnet.training.train` draws it,
     plus this rank's rounding generator and a generator seeded alike on all ranks."""
     from ..scenario import loads
-    from ..training import SEED_DATA, _seeded_generators, _setup
+    from .. import seeds as seeding
+    from ..training import setup_workload
     from ..workload.workers import Workers
 
     sc = loads(scenario_data)
     torch.manual_seed(sc.seed)
-    data, model, _ = _setup(sc)
+    data, model, _ = setup_workload(sc)
     K = sc.cluster.workers
-    seeds = np.random.SeedSequence(sc.seed).spawn(4)
-    workers = Workers(model, data, K, sc.workload.batch_size, seeds[SEED_DATA], torch.device("cpu"))
+    workers = Workers(model, data, K, sc.workload.batch_size, seeding.component(sc.seed, seeding.DATA), torch.device("cpu"))
     grads, _ = workers.gradients()
-    gens = _seeded_generators(sc, K + 1, torch.device("cpu"))
+    gens = seeding.torch_generators(sc.seed, K + 1, torch.device("cpu"))
     shared = torch.Generator().manual_seed(sc.seed)
     return grads[rank].clone(), gens[rank], shared
 
@@ -121,3 +121,16 @@ def run_payload(task: dict, rank: int) -> dict:
     return {"kind": "payload", "compressor": task["compressor"], "collective": collective,
             "payload_bytes": len(payload), "wire_bytes": wire, "numel": grad.numel(),
             "durations": comm}
+
+
+def run_aggregate(task: dict, rank: int) -> dict:
+    """{scenario, compressor, rounds}: average this rank's iteration-1 gradient `rounds`
+    times through the hook's exchange (state carried over); returns each round's mean."""
+    grad, gen, shared = rank_gradient(task["scenario"], rank)
+    spec = dict(task["compressor"])
+    comp = compression.get(spec.pop("name"), **spec)
+    means = []
+    for _ in range(task["rounds"]):
+        g = shared if comp.name == "powersgd" else gen
+        means.append(exchange(comp, grad, g)[0].tolist())
+    return {"kind": "aggregate", "means": means}

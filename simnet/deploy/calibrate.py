@@ -22,7 +22,7 @@ from .predict import collective_time, star
 __all__ = ["tasks", "fit", "write", "read", "COLLECTIVES"]
 
 COLLECTIVES = ("allgather", "ring-allreduce")
-TARGETS_S = (0.0, 0.03, 0.1, 0.3)  # ideal transfer seconds of the swept sizes (0: 1 KiB)
+TARGETS_S = (0.0, 0.05, 0.2, 0.6)  # ideal transfer seconds of the swept sizes (0: 1 KiB)
 
 
 def sizes(collective: str, workers: int, rate_bps: float, targets=TARGETS_S) -> list[int]:

@@ -8,6 +8,7 @@ hook, on its block of exactly the batches `simnet.training.train` draws (same se
   communication_s  the collective(s) inside the hook
   payload_bytes    this rank's payload; wire_bytes: what it sent per peer (padded)
   loss             this rank's training loss; start_s / end_s (perf_counter)
+With `pin: true` the rank first measures what `simnet run` would pin (see `_pin`).
 The model is one DDP bucket, so the hook encodes the same flat gradient as the simulator.
 """
 
@@ -34,30 +35,31 @@ def _spec(compressor: dict) -> tuple[str, dict]:
 
 def run_train(task: dict, rank: int) -> dict:
     from ..scenario import loads
-    from ..training import SEED_DATA, _optimizer, _seeded_generators, _setup
+    from .. import seeds as seeding
+    from ..training import build_optimizer, setup_workload
     from ..workload.workers import Workers
 
     sc = loads(task["scenario"])
+    pinned = _pin(sc, task, rank) if task.get("pin") else None
     torch.manual_seed(sc.seed)
-    data, model, _ = _setup(sc)
+    data, model, _ = setup_workload(sc)
     cpu = torch.device("cpu")
     K, B = dist.get_world_size(), sc.workload.batch_size
-    seeds = np.random.SeedSequence(sc.seed).spawn(4)
     # Used only for its sampling order, so every rank draws the simulator's batches.
-    sampler = Workers(model, data, K, B, seeds[SEED_DATA], cpu)
+    sampler = Workers(model, data, K, B, seeding.component(sc.seed, seeding.DATA), cpu)
     numel = sampler.numel
     ddp = DDP(model, bucket_cap_mb=4 * numel / 2**20 + 1)
     name, params = _spec(task["compressor"])
-    state = HookState(name, params, generator=_seeded_generators(sc, K + 1, cpu)[rank],
+    state = HookState(name, params, generator=seeding.torch_generators(sc.seed, K + 1, cpu)[rank],
                       shared_generator=torch.Generator().manual_seed(sc.seed),
                       param_order=list(model.parameters()))
     ddp.register_comm_hook(state, compression_hook)
-    opt = _optimizer(sc, ddp.parameters())
+    opt = build_optimizer(sc, ddp.parameters())
     x_all, y_all = data.x_train, data.y_train
     records = []
     dist.barrier()
     for it in range(1, task["iterations"] + 1):
-        idx = torch.from_numpy(sampler._next_indices()[rank * B:(rank + 1) * B])
+        idx = torch.from_numpy(sampler.next_indices()[rank * B:(rank + 1) * B])
         t0 = time.perf_counter()
         loss = F.cross_entropy(ddp(x_all[idx]), y_all[idx])
         opt.zero_grad(set_to_none=True)
@@ -77,7 +79,22 @@ def run_train(task: dict, rank: int) -> dict:
                 rec["eval_loss"], rec["accuracy"] = _evaluate(model, data)
             dist.barrier()  # the others wait here, outside the timed region
         records.append(rec)
-    return {"kind": "train", "compressor": task["compressor"], "numel": numel, "records": records}
+    return {"kind": "train", "compressor": task["compressor"], "numel": numel, "records": records,
+            "pinned": pinned}
+
+
+def _pin(sc, task: dict, rank: int) -> dict:
+    """What `simnet run` would pin (compute, encode, decode seconds), measured on this rank
+    while the other ranks do the same: the cluster's own CPU, contention included."""
+    from ..training import measure_codec, measure_compute
+    from .bench import rank_gradient
+
+    dist.barrier()
+    compute = measure_compute(sc, repeats=10)
+    spec = next(s for s in sc.compressors if s.model_dump(mode="json", exclude_none=True) == task["compressor"])
+    grad = rank_gradient(task["scenario"], rank)[0]
+    enc, dec = measure_codec(spec, grad, torch.device("cpu"))
+    return {"compute_s": compute, "encode_s": enc, "decode_s": dec}
 
 
 @torch.no_grad()

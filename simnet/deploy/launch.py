@@ -121,8 +121,11 @@ def merge(results: list[list[dict]]) -> list[dict]:
             first["wire_bytes"] = max(r["wire_bytes"] for r in per_rank)
         elif kind == "pingpong":
             first["alpha_s"] = statistics.median(first["one_way"])
+        elif kind == "aggregate":
+            first["means"] = [r["means"] for r in per_rank]
         elif kind == "train":
             first["ranks"] = [r["records"] for r in per_rank]
+            first["pinned"] = [r.get("pinned") for r in per_rank]
             del first["records"]
         merged.append(first)
     return merged

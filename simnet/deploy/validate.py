@@ -6,7 +6,7 @@ first-iteration payloads through the hook's collective (timed alone) and a few r
 iterations. Predictions:
   collective  the calibrated network model on the bytes the hook put on the wire
   iteration   what `simnet run` would pin (compute from `measure_compute`, encode/decode
-              from the codec measurement, both here with one thread as the ranks use)
+              from the codec measurement), measured by each rank on the cluster itself
               + the predicted collective, composed as the replay does (all-gather
               decodes K payloads).
 The emulated links have no added delay (no netem): the scenario's latency is replaced by
@@ -18,12 +18,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-import torch
-
 from .. import results
 from ..scenario import Scenario
-from . import calibrate, measure
-from .bench import rank_gradient
+from . import calibrate, measure, netns
 from .predict import predict_collective, star
 
 __all__ = ["validate", "format_table"]
@@ -43,19 +40,11 @@ def _measured_iteration(train: dict) -> float:
     return statistics.median(its[1:] if len(its) > 1 else its)
 
 
-def _pinned_costs(scenario: Scenario, spec) -> tuple[float, float, float]:
-    """(compute, encode, decode) seconds as `simnet run` would pin them, on one thread."""
-    from ..training import _measure_codec, measure_compute
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        compute = measure_compute(scenario, repeats=10)
-        grad, _, _ = rank_gradient(scenario.model_dump(mode="json", exclude_none=True), 0)
-        enc, dec = _measure_codec(spec, grad, torch.device("cpu"))
-    finally:
-        torch.set_num_threads(threads)
-    return compute, enc, dec
+def _pinned_costs(train: dict) -> tuple[float, float, float]:
+    """(compute, encode, decode) seconds as `simnet run` would pin them, measured by the
+    ranks themselves (mean over ranks)."""
+    pins = train["pinned"]
+    return tuple(statistics.fmean(p[k] for p in pins) for k in ("compute_s", "encode_s", "decode_s"))
 
 
 def _row(name, what, collective, nbytes, predicted, measured) -> dict:
@@ -70,9 +59,16 @@ def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration:
     """Run prediction and measurement; returns (and writes) the validation report."""
     measure.check_cluster(scenario, force)
     K, rate = scenario.cluster.workers, measure.rate_bps(scenario)
+    if rate > netns.MAX_RATE_BPS and not force:
+        raise ValueError(f"cluster.topology.bandwidth: {rate / 1e6:.0f} Mbit/s is above the "
+                         f"{netns.MAX_RATE_BPS / 1e6:.0f} Mbit/s an emulated link measures "
+                         "faithfully here; use --force")
     tasks = [] if calibration else calibrate.tasks(K, rate)
     n_cal = len(tasks)
-    tasks += _payload_tasks(scenario, repeats) + measure.train_tasks(scenario, iterations, 0)
+    trains = measure.train_tasks(scenario, iterations, 0)
+    for t in trains:
+        t["pin"] = True
+    tasks += _payload_tasks(scenario, repeats) + trains
     run = measure.run_tasks(tasks, K, rate, True, timeout_s)
     res = run["results"]
     cal = calibration or calibrate.fit(res[:n_cal], K, rate)
@@ -85,7 +81,7 @@ def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration:
         wire = [pay["wire_bytes"]] * K
         comm = predict_collective(topo, c, wire, cal)
         rows.append(_row(name, "collective", c, pay["wire_bytes"], comm, pay["median_s"]))
-        compute, enc, dec = _pinned_costs(scenario, spec)
+        compute, enc, dec = _pinned_costs(train)
         decode = K * dec if c == "allgather" else dec
         rows.append(_row(name, "iteration", c, pay["wire_bytes"], compute + enc + comm + decode,
                          _measured_iteration(train)))

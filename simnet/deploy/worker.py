@@ -5,7 +5,7 @@ job file and starts K of these. Each joins a gloo process group, runs the job's 
 order, and writes `rank<R>.json` (a list with one result per task) into the job's folder.
 
 Job file keys: world_size, master_addr, master_port, timeout_s, tasks (list of dicts with a
-`kind`: bench | payload | pingpong | train; see bench.py and ddp_run.py).
+`kind`: bench | payload | pingpong | aggregate | train; see bench.py and ddp_run.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def run(job_path: str, rank: int) -> int:
     try:
         _init(job, rank)
         handlers = {"bench": bench.run_bench, "payload": bench.run_payload,
-                    "pingpong": bench.run_pingpong, "train": ddp_run.run_train}
+                    "pingpong": bench.run_pingpong, "train": ddp_run.run_train,
+                    "aggregate": bench.run_aggregate}
         for task in job["tasks"]:
             out.append(handlers[task["kind"]](task, rank))
     except Exception:  # the launcher reports this rank's traceback

@@ -9,7 +9,10 @@ import simpy
 
 from . import collectives as C
 from .flows import FluidNetwork
+from .fluid import solve
 from .plan import Executor, PlanBuilder
+from .routing import router
+from .schedule import contention_free, structure
 from .topology import build_topology, servers, workers
 
 __all__ = ["CollectiveResult", "simulate_collective", "collective_time", "start_collective",
@@ -101,14 +104,28 @@ def simulate_collective(topology, collective: str, nbytes, start_s=None, reply_n
         return analytic_collective(g, collective, n, start, reply, float(server_compute_s))
     if fidelity != "fluid":
         raise ValueError(f"fidelity: expected 'fluid' or 'analytic', got {fidelity!r}")
-    env = simpy.Environment()
-    net = FluidNetwork(env, g)
-    ex = start_collective(net, collective, nbytes, start_s, reply_nbytes, server_compute_s)
-    env.run(until=ex.done)
-    finish = finish_times(ex)
-    edges = net.router.edges
-    lb = {edges[i]: float(net.link_bytes[i]) for i in np.flatnonzero(net.link_bytes)}
-    return CollectiveResult(finish, max(finish), lb)
+    return _simulate_fluid(g, collective, nbytes, start_s, reply_nbytes, float(server_compute_s))
+
+
+def _simulate_fluid(g, collective, nbytes, start_s, reply_nbytes, compute_s) -> CollectiveResult:
+    """Fluid fidelity without SimPy: the contention-free sweep when no link is ever shared,
+    else the exact event-driven solver (fluid.py); both match FluidNetwork + Executor."""
+    r = router(g)
+    n, start, reply = _inputs(g, nbytes, start_s, reply_nbytes)
+    plan = _plan(g, r, collective, n, start, reply, compute_s)
+    st = structure(g, r, collective, plan)
+    end = contention_free(st, plan)
+    if end is None:
+        end = solve(st, plan, r.cap)
+    w = np.array([r.index[x] for x in workers(g)])
+    last = np.full(len(r.nodes), -np.inf)  # latest delivery to each node
+    has = np.flatnonzero(np.diff(st.recv_ptr))
+    if has.size:
+        last[has] = np.maximum.reduceat(end[st.recv], st.recv_ptr[has])
+    finish = np.maximum(start, last[w]).tolist()
+    lb = np.bincount(st.pair_link, weights=plan.size[st.pair_task], minlength=r.cap.size)
+    edges = r.edges
+    return CollectiveResult(finish, max(finish), {edges[i]: float(lb[i]) for i in np.flatnonzero(lb)})
 
 
 def collective_time(topology, collective: str, nbytes, reply_nbytes=None,

@@ -25,8 +25,11 @@ def maxmin_rates(n_flows: int, pair_flow: np.ndarray, pair_link: np.ndarray,
     the same round. Every flow must cross at least one link.
     """
     # Renumber the links in use so per-round work scales with them, not the topology.
-    used_links, pl = np.unique(pair_link, return_inverse=True)
-    cap = cap[used_links]
+    # (A mark-and-cumsum over all links: cheaper than np.unique's sort of the pairs.)
+    used = np.zeros(cap.size, dtype=bool)
+    used[pair_link] = True
+    pl = (np.cumsum(used) - 1)[pair_link]
+    cap = cap[used]
     n_links = cap.size
     rate = np.zeros(n_flows)
     frozen_load = np.zeros(n_links)

@@ -44,26 +44,43 @@ class PlanBuilder:
     def build(self) -> "Plan":
         cols = list(zip(*self._cols)) if self._cols else [[np.zeros(0)]] * 5
         src, dst, size, release, duration = (np.concatenate(c) for c in cols)
+        return Plan(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False), size,
+                    release, duration, self._edges)
+
+
+class Plan:
+    """Task graph: arrays per task; successors in CSR (``ptr``, ``succ``) and in-degrees
+    (``ndeps``), built on first use (a cached Structure usually makes them unnecessary)."""
+
+    def __init__(self, src, dst, size, release, duration, edges):
+        self.src, self.dst, self.size = src, dst, size
+        self.release, self.duration = release, duration
+        self.n_edges = sum(e[0].size for e in edges)
+        self._edges = edges
+        self._csr = None
+
+    def _build_csr(self):
         if self._edges:
             b = np.concatenate([e[0] for e in self._edges])
             a = np.concatenate([e[1] for e in self._edges])
         else:
             b = a = np.zeros(0, np.int64)
         order = np.argsort(b, kind="stable")
-        succ = a[order]
         ptr = np.searchsorted(b[order], np.arange(self.n + 1))
-        ndeps = np.bincount(a, minlength=self.n)
-        return Plan(src.astype(np.int64), dst.astype(np.int64), size, release, duration,
-                    ptr, succ, ndeps)
+        self._csr = (ptr, a[order], np.bincount(a, minlength=self.n))
+        return self._csr
 
+    @property
+    def ptr(self):
+        return (self._csr or self._build_csr())[0]
 
-class Plan:
-    """Immutable task graph: arrays per task, successors in CSR (``ptr``, ``succ``)."""
+    @property
+    def succ(self):
+        return (self._csr or self._build_csr())[1]
 
-    def __init__(self, src, dst, size, release, duration, ptr, succ, ndeps):
-        self.src, self.dst, self.size = src, dst, size
-        self.release, self.duration = release, duration
-        self.ptr, self.succ, self.ndeps = ptr, succ, ndeps
+    @property
+    def ndeps(self):
+        return (self._csr or self._build_csr())[2]
 
     @property
     def n(self) -> int:

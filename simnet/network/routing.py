@@ -80,15 +80,44 @@ class Router:
             frontier = nxt
         return dist
 
+    def _prefill(self, dsts: np.ndarray, chunk: int = 256) -> None:
+        """Distances to many destinations at once: a BFS over a [dests, nodes] matrix
+        (one numpy pass per hop for the whole batch instead of one BFS per destination)."""
+        todo = np.array([d for d in dsts.tolist() if d not in self._per_dst], np.int64)
+        n = len(self.nodes)
+        if todo.size < 8 or n == 0:
+            return
+        order = np.argsort(self.e_src, kind="stable")  # out-edges grouped by tail
+        heads, tails = self.e_dst[order], self.e_src[order]
+        has = np.flatnonzero(np.diff(np.searchsorted(tails, np.arange(n + 1))))
+        starts = np.searchsorted(tails, has)
+        for c in range(0, todo.size, chunk):
+            ds = todo[c:c + chunk]
+            dist = np.full((ds.size, n), -1, np.int64)
+            dist[np.arange(ds.size), ds] = 0
+            front = dist == 0
+            level = 0
+            while front.any():
+                level += 1
+                hit = np.zeros_like(front)
+                hit[:, has] = np.logical_or.reduceat(front[:, heads], starts, axis=1)
+                front = hit & (dist < 0)
+                dist[front] = level
+            for d, row in zip(ds.tolist(), dist):
+                self._store(d, row)
+
+    def _store(self, d: int, dist: np.ndarray):
+        ok = (dist[self.e_dst] >= 0) & (dist[self.e_dst] == dist[self.e_src] - 1)
+        cand = np.flatnonzero(ok)  # edges are sorted by tail already
+        ptr = np.searchsorted(self.e_src[cand], np.arange(len(self.nodes) + 1))
+        t = self._per_dst[d] = (dist, cand, ptr)
+        return t
+
     def _table(self, d: int):
         """(dist, candidate edges sorted by tail, CSR pointer by tail node) towards d."""
         t = self._per_dst.get(d)
         if t is None:
-            dist = self._dist_to(d)
-            ok = (dist[self.e_dst] >= 0) & (dist[self.e_dst] == dist[self.e_src] - 1)
-            cand = np.flatnonzero(ok)  # edges are sorted by tail already
-            ptr = np.searchsorted(self.e_src[cand], np.arange(len(self.nodes) + 1))
-            t = self._per_dst[d] = (dist, cand, ptr)
+            t = self._store(d, self._dist_to(d))
         return t
 
     # -- routes ----------------------------------------------------------------------------
@@ -98,6 +127,7 @@ class Router:
         dst = np.asarray(dst, dtype=np.int64)
         P = src.size
         udst, slot = np.unique(dst, return_inverse=True)
+        self._prefill(udst)
         tables = [self._table(int(d)) for d in udst]
         dist_src = np.empty(P, dtype=np.int64)
         for k, (dist, _, _) in enumerate(tables):

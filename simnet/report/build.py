@@ -1,107 +1,125 @@
-"""Render report.html, summary.md and trace.json from a run's results files alone."""
+"""Render report.html, summary.md and trace.json from a run's results files alone.
+
+    from simnet.report import write_report
+    write_report("reports/quickstart")      # -> reports/quickstart/report.html
+
+Reads summary.json, results.jsonl, scenario.resolved.yaml and, when present,
+provenance.json, timeline.json and links.json. Never re-runs training or simulation.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 
-import yaml
-
-from ..results import atomic_write, read_json, read_records
-from . import plots
+from ..results import atomic_write
+from . import figures_net, plots
 from .chrome_trace import trace_events
+from .data import RunData, load_run, short_label
+from .page import HOW_TO_READ, brief, esc, findings, img, page, section, table
+from .tables import markdown_table, summary_table
 
-__all__ = ["write_report", "summary_table"]
+__all__ = ["write_report", "summary_table", "render"]
 
-COLUMNS = [
-    ("compressor", "compressor", "{}"),
-    ("collective", "collective", "{}"),
-    ("throughput_samples_per_s", "throughput (samples/s)", "{:,.0f}"),
-    ("mean_iteration_time_s", "mean iteration (ms)", "ms"),
-    ("bytes_per_iteration", "bytes / iteration", "{:,.0f}"),
-    ("bits_per_coordinate", "bits / coord", "{:.2f}"),
-    ("final_accuracy", "final accuracy", "{:.3f}"),
-    ("time_to_target_s", "time to target (s)", "{:.3f}"),
-    ("speedup_vs_none", "speedup vs none", "{:.2f}x"),
-]
+SECTIONS = [("brief", "Scenario"), ("how-to-read", "How to read"), ("summary", "Summary"),
+            ("sweep", "Sweep"), ("convergence", "Convergence"), ("per-compressor", "Per compressor"),
+            ("throughput", "Throughput and bits"), ("breakdown", "Iteration time split"),
+            ("topology", "Topology"), ("timeline", "One iteration"), ("scenario", "Resolved scenario")]
 
 
-def _cell(value, fmt: str) -> str:
-    if value is None:
-        return "—"
-    if fmt == "ms":
-        return f"{1e3 * value:.2f}"
-    return fmt.format(value)
+def _summary_section(data: RunData) -> str:
+    sweep = len(data.variants) > 1
+    header, body = summary_table(data.summary, with_variant=sweep)
+    body = [[short_label(c) if i == int(sweep) else c for i, c in enumerate(r)] for r in body]
+    out = "".join(f"<p class='finding'>{esc(f)}</p>" for f in findings(data))
+    out += table(header, body, text_cols=2 + sweep, titles=[r["compressor"] for r in data.summary])
+    return out + "<p class='muted'>Hover a row for the compressor's full name; — : not reached or no baseline.</p>"
 
 
-def summary_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted cells of the summary (shared by the CLI, Markdown and HTML)."""
-    header = [title for _, title, _ in COLUMNS]
-    body = [[_cell(row.get(key), fmt) for key, _, fmt in COLUMNS] for row in rows]
-    return header, body
+def _sections(data: RunData) -> dict[str, str]:
+    """Section id -> HTML body; a section that does not apply is left out."""
+    s: dict[str, str] = {}
+    s["brief"] = "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in brief(data)) + "</dl>"
+    s["how-to-read"] = HOW_TO_READ
+    s["summary"] = _summary_section(data)
+    sweep_png = plots.speedup_sweep(data)
+    if sweep_png:
+        s["sweep"] = img(sweep_png, "speedup against the swept axis",
+                         "Speedup over none at each point of the sweep; above the dashed line the "
+                         "compressor wins.")
+    s["convergence"] = "".join(
+        img(plots.convergence(data, v), f"convergence: {v}",
+            "Top: training loss (log scale); bottom: test accuracy. Left: against simulated "
+            "time; right: against iterations.") for v in data.variants)
+    s["per-compressor"] = "".join(
+        f"<h3>{esc(short_label(c))}</h3>" + img(plots.per_compressor(data, c), f"per-compressor: {c}",
+                                               c) for c in data.compressors)
+    s["throughput"] = img(plots.throughput_bits(data), "throughput and bits per coordinate")
+    s["breakdown"] = img(plots.breakdown(data), "iteration time split",
+                         "Mean over the run's iterations; the label is the mean iteration time.")
+    topo_variants = data.variants if data.links else data.variants[:1]
+    s["topology"] = "".join(_topology(data, v, len(topo_variants) > 1) for v in topo_variants)
+    tl = "".join(img(figures_net.timeline(data, v), f"timeline: {v}", f"First iteration — {v}")
+                 for v in data.variants if any(data.timeline(v, c) for c in data.compressors))
+    if tl:
+        s["timeline"] = tl + ("<p>Every worker's phases of the first iteration are in "
+                              "<code>trace.json</code>: open it in <a href='https://ui.perfetto.dev'>"
+                              "Perfetto</a> (Open trace file).</p>")
+    prov = "".join(f"<tr><td class='t'>{esc(str(k))}</td><td class='t'>{esc(str(v))}</td></tr>"
+                   for k, v in data.provenance.items())
+    s["scenario"] = ((f"<table>{prov}</table>" if prov else "")
+                     + "<details><summary>scenario.resolved.yaml (run it again to reproduce "
+                     f"this report bit for bit)</summary><pre>{esc(data.scenario_text)}</pre></details>")
+    return s
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def _topology(data: RunData, variant: str, titled: bool) -> str:
+    png_bytes, caption = figures_net.topology(data, variant)
+    return (f"<h3>{esc(variant)}</h3>" if titled else "") + img(png_bytes, f"topology: {variant}", caption)
 
 
-def _html_table(header: list[str], body: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def render(data: RunData) -> str:
+    """The whole report.html text."""
+    bodies = _sections(data)
+    nav = [(sid, title) for sid, title in SECTIONS if sid in bodies]
+    parts = [section(sid, title, bodies[sid]) for sid, title in nav]
+    name = data.scenario.get("name") or data.out.name
+    return page(f"simnet report: {name}", nav, parts)
 
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}.muted{color:#666;font-size:90%}"""
+def summary_md(data: RunData) -> str:
+    """A short Markdown summary: the brief, the findings, the table, the files."""
+    lines = [f"# simnet: {data.scenario.get('name') or data.out.name}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in brief(data)] + [""]
+    lines += [f"- {f}" for f in findings(data)] + [""]
+    header, body = summary_table(data.summary, with_variant=len(data.variants) > 1)
+    lines += markdown_table(header, body) + [""]
+    lines.append("Plots: `report.html`; one iteration per worker: `trace.json` (open in Perfetto).")
+    return "\n".join(lines) + "\n"
+
+
+def _access_links(data: RunData) -> dict:
+    """Worker rank -> its first-hop link name, for derived link tracks in trace.json."""
+    g = figures_net.graph_of(data, data.variants[0])
+    if g is None:
+        return {}
+    out = {}
+    for n, d in g.nodes(data=True):
+        succ = list(g.successors(n))
+        if d.get("role") == "worker" and len(succ) == 1:
+            out[d.get("rank")] = f"{n}->{succ[0]}"
+    return out
 
 
 def write_report(out_dir: str | Path) -> Path:
-    """Write report.html, summary.md and trace.json into out_dir; return the HTML path."""
-    out = Path(out_dir)
-    summary = read_json(out / "summary.json")
-    records = read_records(out / "results.jsonl")
-    scenario_text = (out / "scenario.resolved.yaml").read_text()
-    scenario = yaml.safe_load(scenario_text)
-    provenance = read_json(out / "provenance.json") if (out / "provenance.json").exists() else {}
-    timelines = read_json(out / "timeline.json") if (out / "timeline.json").exists() else {}
-    target = scenario.get("run", {}).get("target_accuracy")
+    """Write report.html, summary.md and trace.json into out_dir; return the HTML path.
 
-    variants = list(dict.fromkeys(r["variant"] for r in summary))
-    parts = [f"<h1>simnet report: {html.escape(str(scenario.get('name')))}</h1>"]
-    cluster = scenario.get("cluster", {})
-    topo = cluster.get("topology", {})
-    parts.append(
-        f"<p>{cluster.get('workers')} workers, {html.escape(str(topo.get('kind')))} topology at "
-        f"{html.escape(str(topo.get('bandwidth')))} / {html.escape(str(topo.get('latency')))}, "
-        f"model {html.escape(str(scenario.get('workload', {}).get('model')))} on "
-        f"{html.escape(str(scenario.get('workload', {}).get('dataset')))}, "
-        f"{scenario.get('run', {}).get('iterations')} iterations"
-        + (f", target accuracy {target}" if target else "") + ".</p>")
-    md = [f"# simnet: {scenario.get('name')}", ""]
-    for variant in variants:
-        rows = [r for r in summary if r["variant"] == variant]
-        header, body = summary_table(rows)
-        parts.append(f"<h2>Variant: {html.escape(variant)}</h2>")
-        parts.append(_html_table(header, body))
-        parts.append(_img(plots.convergence(records, variant, target), f"convergence {variant}"))
-        parts.append(_img(plots.breakdown(rows, records, variant), f"breakdown {variant}"))
-        md += [f"## {variant}", "", "| " + " | ".join(header) + " |",
-               "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body] + [""]
-    if timelines:
-        parts.append("<h2>Timeline</h2><p>The first iteration of every (variant, compressor) "
-                     "is in <code>trace.json</code>: open it in "
-                     "<a href='https://ui.perfetto.dev'>Perfetto</a>.</p>")
-        atomic_write(out / "trace.json", json.dumps(trace_events(timelines)))
-    parts.append(f"<h2>Scenario (resolved)</h2><pre>{html.escape(scenario_text)}</pre>")
-    if provenance:
-        parts.append(f"<p class='muted'>{html.escape(json.dumps(provenance))}</p>")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>simnet: "
-            f"{html.escape(str(scenario.get('name')))}</title><style>{CSS}</style></head>"
-            f"<body>{''.join(parts)}</body></html>")
-    atomic_write(out / "report.html", page)
-    atomic_write(out / "summary.md", "\n".join(md) + "\n")
+    Raises ReportInputError (a ValueError) naming the file when results files are missing.
+    """
+    data = load_run(out_dir)
+    out = data.out
+    if data.timelines:
+        atomic_write(out / "trace.json", json.dumps(trace_events(data.timelines, _access_links(data))))
+    atomic_write(out / "summary.md", summary_md(data))
+    atomic_write(out / "report.html", render(data))
     return out / "report.html"

@@ -215,3 +215,49 @@ def test_elias_bit_identical_and_sparse_cases(method):
     y = c.decode(p, 1000)
     assert (y[x == 0] == 0).all()
     assert torch.equal(c.decode(c.encode(torch.zeros(1000)), 1000), torch.zeros(1000))
+
+
+def empirical_entropy_bits(c, x: torch.Tensor, seed: int) -> float:
+    """n · H of the (sign, level) symbols the kernel produces (zero carries no sign)."""
+    _, idx, neg = c.quantize(x, torch.Generator().manual_seed(seed))
+    n = x.numel()
+    idx, neg = idx.reshape(-1)[:n].long(), neg.reshape(-1)[:n].long()
+    sym = torch.where(idx > 0, 2 * idx - 1 + neg, 0).numpy()
+    p = np.bincount(sym) / n
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum() * n)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_entropy_format_within_5_percent_of_empirical_entropy(method):
+    """Gaussian input at 4 bits: the symbol part of the payload (table + rANS states + words,
+    i.e. all but header and scales) is within 5% of n·H of the quantized symbols."""
+    n, d = 2**16, 512
+    x = torch.randn(n, generator=torch.Generator().manual_seed(1))
+    c = compression.get(method, bits=4, bucket_size=d, encoding="entropy")
+    payload = c.encode(x, torch.Generator().manual_seed(2))
+    bits = 8 * (len(payload) - 1 - len(leb128(n)) - 4 * (n // d))
+    h = empirical_entropy_bits(c, x, seed=2)
+    assert 0.99 * h <= bits <= 1.05 * h
+    lanes, a = -(-n // 2048), 2 * 8 - 1
+    assert (len(payload) - 1 - len(leb128(n)) - 4 * (n // d) - 2 * a - 4 * lanes) % 2 == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,s,d,density", [(5, 3, 4, 1.0), (1024, 7, 512, 1.0),
+                                           (1024, 1, 512, 1.0), (2048, 15, 64, 0.01),
+                                           (300, 2, 1, 0.5)])
+def test_auto_is_the_smallest_and_all_formats_agree(method, n, s, d, density):
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, generator=g) * (torch.rand(n, generator=g) < density)
+    out = {}
+    for fmt in ("fixed", "elias", "entropy", "auto"):
+        c = compression.get(method, levels=s, bucket_size=d, encoding=fmt)
+        out[fmt] = c.encode(x, torch.Generator().manual_seed(3))
+        assert torch.equal(c.decode(out[fmt], n), out.get("y", c.decode(out[fmt], n)))
+        out["y"] = c.decode(out[fmt], n)
+    sizes = {f: len(out[f]) for f in ("fixed", "elias", "entropy")}
+    best = min(sizes, key=lambda f: (sizes[f], f != "fixed"))
+    assert len(out["auto"]) == sizes[best] and out["auto"][0] == out[best][0]
+    with pytest.raises(ValueError, match="format"):  # a fixed decoder refuses an elias payload
+        compression.get(method, levels=s, bucket_size=d).decode(out["elias"], n)

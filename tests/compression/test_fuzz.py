@@ -41,7 +41,7 @@ def decodes_or_rejects(c, payload: bytes, n: int) -> bool:
     return True
 
 
-@settings(max_examples=1500, **SETTINGS)
+@settings(max_examples=1000, **SETTINGS)
 @given(payloads(), st.data())
 def test_bit_flips_and_overwrites(case, data):
     c, payload, n = case
@@ -55,7 +55,7 @@ def test_bit_flips_and_overwrites(case, data):
     decodes_or_rejects(c, bytes(buf), n)
 
 
-@settings(max_examples=800, **SETTINGS)
+@settings(max_examples=500, **SETTINGS)
 @given(payloads(), st.data())
 def test_truncated_extended_and_wrong_numel_are_rejected(case, data):
     c, payload, n = case

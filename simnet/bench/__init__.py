@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m simnet.bench <command> [options]` (speed goals live here, not in tests)."""

@@ -1,0 +1,45 @@
+"""Shared look of every figure: a colour-blind-safe palette, one colour per compressor
+everywhere in a report, and PNG export."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: the report is rendered to PNG bytes
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["plt", "PALETTE", "PHASE_COLOURS", "png", "Colours", "LINESTYLES"]
+
+# Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+# Line styles repeat the distinction for greyscale prints and more than 8 series.
+LINESTYLES = ["-", "--", "-.", ":"]
+# Phases of an iteration, same colours in the breakdown bars and the timeline.
+PHASE_COLOURS = {"compute": "#0072B2", "encode/decode": "#E69F00", "communication": "#009E73",
+                 "waiting for stragglers": "#CC79A7"}
+
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+                     "legend.fontsize": 8, "axes.spines.top": False, "axes.spines.right": False})
+
+
+class Colours:
+    """Stable (colour, line style) per series name, in first-seen order."""
+
+    def __init__(self, names):
+        self.index = {n: i for i, n in enumerate(dict.fromkeys(names))}
+
+    def colour(self, name) -> str:
+        return PALETTE[self.index.get(name, 0) % len(PALETTE)]
+
+    def style(self, name) -> str:
+        return LINESTYLES[(self.index.get(name, 0) // len(PALETTE)) % len(LINESTYLES)]
+
+
+def png(fig, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes and free it (figures are many in a sweep)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,55 @@
+"""Calibration fit (oracle: synthetic times from known parameters), predictions, CLI wiring."""
+
+import typer
+from typer.testing import CliRunner
+
+from simnet.deploy import calibrate
+from simnet.deploy.commands import register
+from simnet.deploy.predict import _closed_form, predict_collective, star
+
+TRUE = {"alpha_s": 3e-4, "bandwidth_factor": 0.95, "efficiency": {"allgather": 0.8, "ring-allreduce": 1.0},
+        "overhead_s": {"allgather": 2e-3, "ring-allreduce": 1e-3}}
+
+
+def synthetic(workers, rate):
+    out = [{"kind": "pingpong", "alpha_s": TRUE["alpha_s"]}]
+    for c in calibrate.COLLECTIVES:
+        sizes = calibrate.sizes(c, workers, rate)
+        out.append({"kind": "bench", "collective": c, "sizes": sizes,
+                    "median_s": [predict_collective(star(workers, rate), c, n, TRUE) for n in sizes]})
+    return out
+
+
+def test_fit_recovers_known_parameters():
+    for workers, rate in [(2, 50e6), (3, 100e6)]:
+        got = calibrate.fit(synthetic(workers, rate), workers, rate)
+        assert abs(got["bandwidth_factor"] - 0.95) < 1e-6
+        for c in calibrate.COLLECTIVES:
+            assert abs(got["efficiency"][c] - TRUE["efficiency"][c]) < 1e-6
+            assert abs(got["overhead_s"][c] - TRUE["overhead_s"][c]) < 1e-7
+
+
+def test_closed_forms_match_design():
+    B, lat, n = 1e6, 1e-5, 4e6
+    for p in (2, 3, 8):
+        topo = {"kind": "star", "workers": p, "bandwidth": B, "latency": lat}
+        a = 2 * lat  # a star message crosses two links
+        assert abs(_closed_form(topo, "ring-allreduce", n) - (2 * (p - 1) * a + 2 * (p - 1) / p * n / B)) < 1e-12
+        assert abs(_closed_form(topo, "allgather", n) - (a + (p - 1) * n / B)) < 1e-12
+
+
+def test_calibration_file_roundtrip(tmp_path):
+    calibrate.write(tmp_path / "c.yaml", TRUE, "test")
+    assert calibrate.read(tmp_path / "c.yaml") == TRUE
+
+
+def test_cli_registers_and_refuses_too_many_ranks(tmp_path):
+    app = typer.Typer()
+    register(app)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("cluster: {workers: 64}\ncompressors: [{name: none}]\n")
+    result = CliRunner().invoke(app, ["measure", str(scenario), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "64 ranks" in result.output or "64 ranks" in str(result.stderr_bytes or b"")
+    for cmd in ("measure", "calibrate", "validate"):
+        assert CliRunner().invoke(app, [cmd, "--help"]).exit_code == 0
