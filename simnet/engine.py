@@ -20,7 +20,8 @@ import torch
 
 from . import __version__, results
 from .replay import replay
-from .scenario import CompressorSpec, Scenario, dump, expand_sweep
+from .scenario import Scenario, Variant, dump, expand_sweep
+from .state import RunState, TraceCache
 from .training import (Trace, choose_collective, measure_codec, measure_compute, pick_device,
                        setup_workload, trace_key, train)
 from .workload.workers import Workers
@@ -65,16 +66,24 @@ def pin_measurements(scenario: Scenario) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def _train_all(scenario: Scenario, progress: Progress) -> dict[str, Trace]:
+def _train_all(variants: list[Variant], progress: Progress, cache: TraceCache) -> dict[str, Trace]:
+    """One training run per distinct trace key over all variants (train once, simulate many)."""
     traces: dict[str, Trace] = {}
-    for spec in scenario.compressors:
-        key = trace_key(scenario, spec)
-        if key in traces:
-            continue
-        label = f"train {spec.display_name()}"
-        progress.start(label, scenario.run.iterations)
-        traces[key] = train(scenario, spec, progress=lambda i, lab=label: progress.advance(lab, i))
-        progress.finish(label)
+    for variant in variants:
+        vs = variant.scenario
+        for spec in vs.compressors:
+            key = trace_key(vs, spec)
+            if key in traces:
+                continue
+            cached = cache.load(key)
+            if cached is not None:
+                traces[key] = cached
+                continue
+            label = f"train {spec.display_name()}" + (f" [{variant.name}]" if len(variants) > 1 else "")
+            progress.start(label, vs.run.iterations)
+            traces[key] = train(vs, spec, progress=lambda i, lab=label: progress.advance(lab, i))
+            progress.finish(label)
+            cache.store(key, traces[key])
     return traces
 
 
@@ -92,47 +101,102 @@ def _records(variant: str, name: str, trace: Trace, timings) -> list[dict]:
     return out
 
 
+def simulate_variant(name: str, scenario_json: dict, traces: dict[str, Trace]) -> dict:
+    """Replay every compressor's trace on one variant (picklable: runs in a process pool or
+    on a Dask worker). Returns {"records", "summary", "timelines"}."""
+    vs = Scenario.model_validate(scenario_json)
+    records, summary, timelines = [], [], {}
+    for spec in vs.compressors:
+        trace = traces[trace_key(vs, spec)]
+        collective = choose_collective(vs, spec)
+        timings, timeline = replay(vs, trace, collective, spec.encode_s, spec.decode_s)
+        recs = _records(name, spec.display_name(), trace, timings)
+        records.extend(recs)
+        timelines[f"{name} / {spec.display_name()}"] = timeline
+        summary.append(results.summarise(
+            recs, samples_per_iteration=vs.cluster.workers * vs.workload.batch_size,
+            numel=trace.numel, workers=vs.cluster.workers,
+            target_accuracy=vs.run.target_accuracy, collective=collective))
+    return {"records": records, "summary": summary, "timelines": timelines}
+
+
+def _simulate_all(variants: list[Variant], traces: dict[str, Trace], state: RunState,
+                  progress: Progress, jobs: int, scheduler: str | None) -> list[dict]:
+    """Simulate the variants not finished yet; each result is saved atomically on arrival,
+    so an interrupted sweep resumes where it stopped."""
+    done = {i: state.load_variant(i, v) for i, v in enumerate(variants)}
+    todo = [i for i, result in done.items() if result is None]
+    progress.start("simulate", len(variants))
+    progress.advance("simulate", len(variants) - len(todo))
+
+    def needed(i: int) -> dict[str, Trace]:
+        vs = variants[i].scenario
+        return {trace_key(vs, c): traces[trace_key(vs, c)] for c in vs.compressors}
+
+    def args(i: int):
+        return variants[i].name, variants[i].scenario.model_dump(mode="json"), needed(i)
+
+    for i, result in _map(todo, args, jobs, scheduler):
+        state.save_variant(i, variants[i], result)
+        done[i] = result
+        progress.advance("simulate", sum(r is not None for r in done.values()))
+    progress.finish("simulate")
+    return [done[i] for i in range(len(variants))]
+
+
+def _map(todo: list[int], args, jobs: int, scheduler: str | None):
+    """Yield (index, result) of simulate_variant: inline, on a process pool, or on Dask."""
+    if scheduler:
+        from dask.distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            futures = {client.submit(simulate_variant, *args(i), pure=False): i for i in todo}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    elif jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed as completed
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(simulate_variant, *args(i)): i for i in todo}
+            for future in completed(futures):
+                yield futures[future], future.result()
+    else:
+        for i in todo:
+            yield i, simulate_variant(*args(i))
+
+
 def run(scenario: Scenario, out_dir: str | Path, progress: Progress | None = None,
-        source: str = "<scenario>") -> RunOutput:
-    """Run a scenario end to end and write its results files into out_dir."""
+        source: str = "<scenario>", jobs: int = 1, scheduler: str | None = None) -> RunOutput:
+    """Run a scenario end to end and write its results files into out_dir.
+
+    Resumable: pinned measurements, traces and finished variants are kept under
+    out_dir/.simnet/, so running the same scenario into the same folder again redoes only
+    what is missing. `jobs` > 1 simulates variants on a local process pool; `scheduler`
+    (a dask.distributed address) runs them on a Dask cluster.
+    """
     started = time.perf_counter()
     progress = progress or Progress()
     out_dir = Path(out_dir)
-    variants = expand_sweep(scenario, source)  # validate every sweep point before any work
-    for variant in variants:
+    for variant in expand_sweep(scenario, source):  # validate every point before any work
         for spec in variant.scenario.compressors:
             choose_collective(variant.scenario, spec)
 
-    scenario = pin_measurements(scenario)
-    traces = _train_all(scenario, progress)
+    state = RunState(out_dir, scenario)
+    scenario = state.pinned() or state.save_pinned(pin_measurements(scenario))
     variants = expand_sweep(scenario, source)
+    traces = _train_all(variants, progress, TraceCache(state.folder / "traces"))
+    parts = _simulate_all(variants, traces, state, progress, jobs, scheduler)
 
-    records: list[dict] = []
-    summary: list[dict] = []
-    timelines: dict[str, list[dict]] = {}
-    for variant in variants:
-        vs = variant.scenario
-        for spec in vs.compressors:
-            trace = traces.get(trace_key(vs, spec)) or train(vs, spec)
-            traces[trace_key(vs, spec)] = trace
-            collective = choose_collective(vs, spec)
-            timings, timeline = replay(vs, trace, collective, spec.encode_s, spec.decode_s)
-            recs = _records(variant.name, spec.display_name(), trace, timings)
-            records.extend(recs)
-            timelines[f"{variant.name} / {spec.display_name()}"] = timeline
-            summary.append(results.summarise(
-                recs, samples_per_iteration=vs.cluster.workers * vs.workload.batch_size,
-                numel=trace.numel, workers=vs.cluster.workers,
-                target_accuracy=vs.run.target_accuracy, collective=collective))
+    records = [r for part in parts for r in part["records"]]
+    summary = [row for part in parts for row in part["summary"]]
+    timelines = {k: v for part in parts for k, v in part["timelines"].items()}
     results.add_speedups(summary, has_target=scenario.run.target_accuracy is not None)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
     results.write_records(out_dir / "results.jsonl", records)
     results.write_json(out_dir / "summary.json", summary)
     results.atomic_write(out_dir / "scenario.resolved.yaml", dump(scenario))
+    results.write_json(out_dir / "timeline.json", timelines)
     wall = time.perf_counter() - started
     results.write_json(out_dir / "provenance.json", _provenance(scenario, wall, source))
-    results.write_json(out_dir / "timeline.json", timelines)
     from .report import write_report  # the report reads the results files only
 
     write_report(out_dir)

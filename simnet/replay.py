@@ -26,7 +26,7 @@ import numpy as np
 from . import network, seeds
 from .scenario import CompressorSpec, Scenario
 
-__all__ = ["IterationTiming", "replay", "build_graph", "base_compute_s", "ArrivalModel"]
+__all__ = ["IterationTiming", "replay", "build_graph", "topology_spec", "base_compute_s", "ArrivalModel"]
 
 FORWARD_FRACTION = 1.0 / 3.0  # forward ~ 1/3 of forward+backward (backward ~ 2x forward)
 
@@ -40,9 +40,14 @@ class IterationTiming:
     wait_s: float
 
 
+def topology_spec(scenario: Scenario) -> dict:
+    """The dict simnet.network.build_topology takes for this scenario's cluster."""
+    return scenario.cluster.topology.network_spec(scenario.cluster.workers)
+
+
 def build_graph(scenario: Scenario) -> nx.DiGraph:
     """The cluster's topology, with a calibration block's link corrections applied."""
-    graph = network.build_topology(scenario.cluster.topology.network_spec(scenario.cluster.workers))
+    graph = network.build_topology(topology_spec(scenario))
     cal = scenario.calibration
     if cal is None or (cal.bandwidth_factor == 1.0 and cal.alpha_s == 0.0):
         return graph

@@ -1,1 +1,4 @@
-"""Benchmarks: `python -m simnet.bench <command> [options]` (speed goals live here, not in tests)."""
+"""Benchmarks: `python -m simnet.bench <command> [options]`.
+
+Speed and memory goals live here, never in timed tests.
+"""

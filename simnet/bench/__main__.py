@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "compression": "simnet.bench.compression:main",
     "network": "simnet.bench.network:main",
+    "workers": "simnet.bench.workers:main",
 }
 
 

@@ -85,7 +85,8 @@ def write_fields(values: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, in
     """Concatenate fields (value < 2^width, width <= 64) MSB first; returns (uint8 bytes, nbits).
 
     Fields wider than 32 bits are split into halves; a <= 32-bit field lands in at most two
-    32-bit words, and the words are summed with bincount (float64 is exact below 2^53, and halves never overlap).
+    32-bit words, and the words are summed with bincount (float64 is exact below 2^53, and
+    fields never overlap).
     """
     values = np.asarray(values, dtype=_U)
     widths = np.asarray(widths, dtype=np.int64)

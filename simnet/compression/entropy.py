@@ -18,7 +18,6 @@ N words and returns every lane to the encoder's initial state L: a strong integr
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

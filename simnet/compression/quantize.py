@@ -58,7 +58,7 @@ def exponential_grid(s: int) -> Grid:
 
 
 def to_buckets(x: torch.Tensor, d: int) -> torch.Tensor:
-    """[..., n] -> [..., B, d] with B = ceil(n / d); the tail is zero-padded (a view if n % d == 0)."""
+    """[..., n] -> [..., B, d], B = ceil(n / d); the tail is zero-padded (a view if d divides n)."""
     n = x.shape[-1]
     pad = (-n) % d
     if pad:

@@ -1,11 +1,17 @@
-"""Public entry points: simulate one collective, or run collectives inside a SimPy model."""
+"""Public entry points: simulate one collective, or run collectives inside a SimPy model.
+
+``simulate_collective`` / ``collective_time`` (fluid) run without SimPy: a cached per-graph
+structure, the contention-free sweep (schedule.py) and else the event-driven solver
+(fluid.py). ``start_collective`` is the SimPy-compatible entry: it runs a collective on a
+shared ``FluidNetwork`` inside the caller's SimPy env (to overlap buckets with compute, or
+several collectives on one network); both give the same times (tests/network/test_fluid_solver.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import simpy
 
 from . import collectives as C
 from .flows import FluidNetwork

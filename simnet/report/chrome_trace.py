@@ -26,8 +26,9 @@ def _meta(pid: int, tid: int, kind: str, name: str) -> list[dict]:
 
 
 def _slice(name: str, pid: int, tid: int, start: float, end: float, args=None) -> dict:
+    ts = round(start * 1e6, 3)  # µs to the ns; dur from the rounded end so slices abut
     ev = {"ph": "X", "name": name, "cat": name, "pid": pid, "tid": tid,
-          "ts": round(start * 1e6, 3), "dur": round(max(0.0, end - start) * 1e6, 3)}
+          "ts": ts, "dur": max(0.0, round(round(end * 1e6, 3) - ts, 3))}
     if args:
         ev["args"] = args
     return ev

@@ -7,7 +7,7 @@ wall-clock seconds or milliseconds per iteration, as labelled.
 from __future__ import annotations
 
 from .data import RunData, short_label
-from .style import PHASE_COLOURS, Colours, plt, png
+from .style import PHASE_COLOURS, Colours, plain_log, plt, png
 from .sweep_axis import axis_positions
 
 __all__ = ["convergence", "per_compressor", "throughput_bits", "breakdown", "speedup_sweep"]
@@ -40,6 +40,7 @@ def convergence(data: RunData, variant: str) -> bytes:
         if data.target is not None:
             axes[1, col].axhline(data.target, color="grey", linestyle="--", linewidth=1,
                                  label=f"target {data.target:g}")
+    plain_log(axes[0, 0].yaxis)
     axes[0, 0].set_ylabel("training loss (log scale)")
     axes[1, 0].set_ylabel("test accuracy (fraction)")
     for ax in axes.flat:
@@ -78,6 +79,7 @@ def per_compressor(data: RunData, comp: str) -> bytes:
             ax_it.plot([r["iteration"] for r in recs], [1e3 * r["iteration_time_s"] for r in recs],
                        color=shades.colour(v), linestyle=shades.style(v), linewidth=1, label=v)
         ax_it.set(yscale="log", title="Iteration time per variant")
+        plain_log(ax_it.yaxis)
         ax_acc.legend(fontsize=7)
     ax_it.set(xlabel="iteration", ylabel="iteration time (ms)")
     for ax in (ax_acc, ax_it):

@@ -10,7 +10,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the report is rendered to PNG bytes
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plt", "PALETTE", "PHASE_COLOURS", "png", "Colours", "LINESTYLES"]
+from matplotlib.ticker import LogFormatter  # noqa: E402
+
+__all__ = ["plt", "PALETTE", "PHASE_COLOURS", "png", "Colours", "LINESTYLES", "plain_log"]
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -37,9 +39,18 @@ class Colours:
         return LINESTYLES[(self.index.get(name, 0) // len(PALETTE)) % len(LINESTYLES)]
 
 
+def plain_log(axis) -> None:
+    """Log-axis tick labels as plain numbers (0.3, 1, 2): readable, and several times faster
+    to draw than the default mathtext labels (3×10⁻¹)."""
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def png(fig, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes and free it (figures are many in a sweep)."""
+    """Render a figure to PNG bytes and free it (figures are many in a sweep).
+
+    Figures lay themselves out (tight_layout), so no bbox_inches="tight": that draws twice."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()

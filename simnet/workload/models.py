@@ -108,12 +108,16 @@ def _check_input(name: str, model: nn.Module, data: Dataset) -> None:
     from .profile import meta_state
 
     x = torch.empty((1, *data.input_shape), dtype=data.x_train.dtype, device="meta")
-    try:
-        torch.func.functional_call(model, meta_state(model), (x,))
+    training = model.training
+    try:  # eval mode and no autograd: same shapes, far fewer meta decompositions
+        with torch.no_grad():
+            torch.func.functional_call(model.eval(), meta_state(model), (x,))
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise ModelError(f"model {name!r} cannot take inputs of shape {list(data.input_shape)} "
                          f"from dataset {data.name!r}: {first}") from None
+    finally:
+        model.train(training)
 
 
 def build_model(name: str, dataset: Dataset | int, *legacy, seed: int = 0, **arch) -> nn.Module:

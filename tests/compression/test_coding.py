@@ -141,7 +141,8 @@ def test_elias_matches_reference_encoder(method, n, s, d):
     payload = c.encode(x, generator=torch.Generator().manual_seed(2))
     assert payload == reference_elias(c, x, seed=2)
     f = compression.get(method, levels=s, bucket_size=d)
-    assert torch.equal(c.decode(payload, n), f.decode(f.encode(x, torch.Generator().manual_seed(2)), n))
+    same = f.decode(f.encode(x, torch.Generator().manual_seed(2)), n)
+    assert torch.equal(c.decode(payload, n), same)
 
 
 def test_elias_golden_bytes():
@@ -196,13 +197,19 @@ def test_elias_within_qsgd_theorem_3_2(s, d):
     c = compression.get("qsgd", levels=s, bucket_size=d, encoding="elias")
     w = w_bits(d, s + 1)
     fixed = 8 * (1 + len(leb128(n)))  # header: charged once per payload
+    gen0 = torch.Generator().manual_seed(0)
     bits = np.mean([8 * len(p) - fixed for p in
-                    c.encode_batch(x.expand(reps, -1).contiguous(), torch.Generator().manual_seed(0))])
+                    c.encode_batch(x.expand(reps, -1).contiguous(), gen0)])
     em = nonzero_probability(x, c.grid, "l2", d).numpy().reshape(nb, d).sum(1)
     exact_form = (32 + w + phi(em, s, d)).sum() + 8  # + up to 8 padding bits
     grid = np.linspace(0, min(d, s * (s + math.sqrt(d))), 4001)
     theorem_form = nb * (32 + w + phi(grid, s, d).max()) + 8
     assert bits <= exact_form <= theorem_form
+    # the paper's own form with o(1) taken as 0 (log base 2) also holds on these Gaussian
+    # inputs (an empirical check, not a proven inequality)
+    paper = nb * ((3 + 1.5 * math.log2(2 * (s * s + d) / (s * (s + math.sqrt(d)))))
+                  * s * (s + math.sqrt(d)) + 32 + w) + 8
+    assert bits <= paper
 
 
 @pytest.mark.parametrize("method", METHODS)
