@@ -121,10 +121,10 @@ def test_report_and_sweep_bad_input_exit_2(monkeypatch, capsys, tmp_path):
     assert code == 2
 
 
-def test_schema_rejects_a_bad_scenario():
+def test_schema_rejects_a_bad_scenario(monkeypatch, capsys):
     import jsonschema
 
-    proc = simnet("schema")
-    schema = json.loads(proc.stdout)
+    code, out, _ = cli(monkeypatch, capsys, "schema")
+    schema = json.loads(out)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"cluster": {"wrokers": 3}}, schema)

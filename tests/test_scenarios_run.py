@@ -1,0 +1,26 @@
+"""Every shipped scenario runs end to end (shortened to a few iterations)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simnet import engine
+from simnet.scenario import loads
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_runs_shortened(path, tmp_path):
+    data = yaml.safe_load(path.read_text())
+    data["run"] = {**data.get("run", {}), "iterations": 3, "eval_every": 3}
+    if data.get("sweep"):  # keep two points of the first axis
+        axis, values = next(iter(data["sweep"].items()))
+        data["sweep"] = {axis: values[:2]}
+    result = engine.run(loads(data, str(path)), tmp_path)
+    variants = len(next(iter(data["sweep"].values()))) if data.get("sweep") else 1
+    assert len(result.summary) == variants * len(data["compressors"])
+    for row in result.summary:
+        assert row["throughput_samples_per_s"] > 0 and row["bytes_per_iteration"] > 0
+    assert (tmp_path / "report.html").exists()
