@@ -16,7 +16,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from .cli_progress import RichProgress, print_summary
+from .report.terminal import RichProgress, print_summary
 
 EXAMPLES = """Examples:
 

@@ -22,7 +22,7 @@ from . import __version__, results
 from .replay import replay
 from .scenario import Scenario, Variant, dump, expand_sweep
 from .state import RunState, TraceCache
-from .training import (Trace, choose_collective, measure_codec, measure_compute, pick_device,
+from .training import (Trace, choose_collective, flops_compute_s, measure_codec, measure_compute, pick_device,
                        setup_workload, trace_key, train)
 from .workload.workers import Workers
 
@@ -51,8 +51,11 @@ def pin_measurements(scenario: Scenario) -> Scenario:
     becomes fixed seconds, and each compressor gets its encode_s / decode_s (seconds for
     one worker's real gradient), measured on a gradient of the initial model."""
     data = scenario.model_dump(mode="json", exclude_none=True)
-    if scenario.cluster.compute.kind == "measured":
+    compute = scenario.cluster.compute
+    if compute.kind == "measured":
         data["cluster"]["compute"] = {"kind": "fixed", "seconds": measure_compute(scenario)}
+    elif compute.kind == "flops" and compute.seconds is None:
+        data["cluster"]["compute"]["seconds"] = flops_compute_s(scenario)[0]
     unpinned = [i for i, c in enumerate(scenario.compressors) if c.encode_s is None or c.decode_s is None]
     if unpinned:
         dataset, model, device = setup_workload(scenario)

@@ -72,11 +72,11 @@ def _collective_graph(scenario: Scenario, graph: nx.DiGraph, collective: str) ->
 def base_compute_s(scenario: Scenario) -> float:
     """Seconds of one worker's forward + backward before straggler slowdowns."""
     c = scenario.cluster.compute
-    if c.kind == "fixed":
+    if c.kind in ("fixed", "flops") and c.seconds is not None:
         return float(c.seconds)
     if c.kind == "throughput":
         return scenario.workload.batch_size / c.samples_per_s
-    raise ValueError("cluster.compute: 'measured' must be pinned before replay (engine bug)")
+    raise ValueError(f"cluster.compute: {c.kind!r} must be pinned before replay (engine bug)")
 
 
 def _factors(scenario: Scenario, iterations: int) -> np.ndarray:

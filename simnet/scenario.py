@@ -51,12 +51,45 @@ class Optimizer(_Strict):
 
 
 class Workload(_Strict):
-    model: str = Field("mlp", description="model from the zoo: mlp")
-    dataset: str = Field("digits", description="offline dataset: digits")
+    model: str = Field("mlp", description="model from the zoo: mlp, cnn, resnet_small, char_lstm, "
+                                           "alexnet, vgg19, resnet50, resnet152")
+    dataset: str = Field("digits", description="offline dataset: digits, fashion-mnist, fortunes, synthetic")
+    dataset_path: Optional[str] = Field(None, description="where the dataset's files are (optional)")
+    dataset_options: dict[str, Any] = Field(default_factory=dict,
+                                            description="e.g. synthetic: {image_size: 224, samples: 64}")
     batch_size: int = Field(32, ge=1, description="samples per worker per iteration")
-    hidden: list[int] = Field([256, 256], description="hidden layer widths of the MLP")
+    hidden: Optional[list[int]] = Field(None, description="mlp: hidden layer widths (default [256, 256])")
+    arch: dict[str, Any] = Field(default_factory=dict, description="the model's architecture parameters")
+    batched: Optional[bool] = Field(None, description="K workers' gradients in one vmap call "
+                                                      "(default: where the model allows)")
     optimizer: Optimizer = Optimizer()
     device: Optional[str] = Field(None, description="torch device; default CUDA when present")
+
+    @model_validator(mode="after")
+    def _known_model_and_dataset(self):
+        from .workload import datasets, models  # torch: imported only when validating
+
+        if self.model not in models.names():
+            raise ValueError(f"workload.model: unknown model {self.model!r}; known: "
+                             f"{', '.join(models.names())}")
+        if self.dataset not in datasets.names():
+            raise ValueError(f"workload.dataset: unknown dataset {self.dataset!r}; known: "
+                             f"{', '.join(datasets.names())}")
+        accepted = models.arch_params(self.model)
+        for key in self.arch_params():
+            if key not in accepted:
+                raise ValueError(f"workload.arch.{key}: model {self.model!r} takes "
+                                 f"{', '.join(accepted) or 'no parameters'}")
+        if self.hidden is not None and self.model != "mlp":
+            raise ValueError(f"workload.hidden: only the mlp has hidden widths (use workload.arch)")
+        return self
+
+    def arch_params(self) -> dict[str, Any]:
+        """Architecture parameters for build_model (`hidden` is the mlp's shorthand)."""
+        params = dict(self.arch)
+        if self.model == "mlp":
+            params.setdefault("hidden", self.hidden if self.hidden is not None else [256, 256])
+        return params
 
 
 TOPOLOGY_KINDS = ("star", "ring", "torus2d", "leaf_spine", "fat_tree", "hierarchical",
@@ -109,16 +142,34 @@ class Topology(_Strict):
 
 
 class Compute(_Strict):
-    kind: Literal["measured", "fixed", "throughput"] = "measured"
-    seconds: Optional[float] = Field(None, gt=0, description="fixed: seconds per iteration")
+    """One worker's forward + backward time per iteration.
+
+    measured: timed on this machine's device (pinned as `fixed` in scenario.resolved.yaml);
+    fixed: `seconds`; throughput: batch_size / `samples_per_s`; flops: the model's FLOPs per
+    sample (counted by torch) x batch_size / (peak FLOP/s of `gpu` in `precision` x
+    `efficiency`), the result pinned in `seconds`.
+    """
+
+    kind: Literal["measured", "fixed", "throughput", "flops"] = "measured"
+    seconds: Optional[float] = Field(None, gt=0, description="fixed (or pinned flops): seconds")
     samples_per_s: Optional[float] = Field(None, gt=0, description="throughput: samples/s")
+    gpu: Optional[str] = Field(None, description="flops: K80, V100, A100 or H100")
+    precision: Literal["fp32", "tf32", "fp16"] = Field("fp32", description="flops: math precision")
+    efficiency: float = Field(0.4, gt=0, le=1, description="flops: achieved / peak FLOP/s")
 
     @model_validator(mode="after")
     def _needs_figure(self):
         if self.kind == "fixed" and self.seconds is None:
-            raise ValueError("kind 'fixed' needs 'seconds'")
+            raise ValueError("compute kind 'fixed' needs 'seconds'")
         if self.kind == "throughput" and self.samples_per_s is None:
-            raise ValueError("kind 'throughput' needs 'samples_per_s'")
+            raise ValueError("compute kind 'throughput' needs 'samples_per_s'")
+        if self.kind == "flops":
+            from .workload import gpus
+
+            if self.gpu is None:
+                raise ValueError("compute kind 'flops' needs 'gpu'")
+            if self.gpu.strip().upper() not in gpus.names():
+                raise ValueError(f"unknown gpu {self.gpu!r}; known: {', '.join(gpus.names())}")
         return self
 
 

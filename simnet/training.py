@@ -28,7 +28,7 @@ from .workload import build_model, load_dataset
 from .workload.workers import Workers
 
 __all__ = ["Trace", "train", "trace_key", "choose_collective", "measure_compute", "pick_device",
-           "setup_workload", "build_optimizer", "measure_codec", "bucket_layout"]
+           "setup_workload", "build_optimizer", "measure_codec", "bucket_layout", "flops_compute_s"]
 
 SMALL_MODEL_PARAMS = 5_000_000  # below this, one CPU thread beats several (no intra-op gain)
 
@@ -99,8 +99,8 @@ def trace_key(scenario: Scenario, spec: CompressorSpec) -> str:
 def setup_workload(scenario: Scenario):
     """(dataset, model, device) of a scenario; the model initialised from its seed."""
     wl = scenario.workload
-    data = load_dataset(wl.dataset)
-    model = build_model(wl.model, data.num_features, data.num_classes, wl.hidden, scenario.seed)
+    data = load_dataset(wl.dataset, path=wl.dataset_path, **wl.dataset_options)
+    model = build_model(wl.model, data, seed=scenario.seed, **wl.arch_params())
     device = pick_device(wl.device)
     if device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
@@ -128,12 +128,25 @@ def _median_time(fn: Callable[[], object], repeats: int, device: torch.device) -
     return statistics.median(samples)
 
 
-def measure_compute(scenario: Scenario, repeats: int = 20) -> float:
+def measure_compute(scenario: Scenario, repeats: int = 10) -> float:
     """Seconds of one worker's forward + backward on its batch, measured on this device."""
     data, model, device = setup_workload(scenario)
     workers = Workers(model, data, 1, scenario.workload.batch_size,
                       np.random.SeedSequence(12345), device)
     return _median_time(workers.gradients, repeats, device)
+
+
+def flops_compute_s(scenario: Scenario) -> tuple[float, float]:
+    """(seconds, FLOPs per sample) of one worker's forward + backward on the scenario's GPU:
+    FLOPs counted by torch x batch size / (peak FLOP/s x efficiency)."""
+    from .workload import gpus
+
+    c = scenario.cluster.compute
+    data, model, device = setup_workload(scenario)
+    probe = Workers(model, data, 1, scenario.workload.batch_size, np.random.SeedSequence(0), device)
+    per_sample = probe.flops_per_sample()
+    seconds = per_sample * scenario.workload.batch_size / (gpus.peak_flops(c.gpu, c.precision) * c.efficiency)
+    return seconds, per_sample
 
 
 def measure_codec(spec: CompressorSpec, grad: torch.Tensor, device: torch.device) -> tuple[float, float]:
@@ -176,7 +189,8 @@ def train(scenario: Scenario, spec: CompressorSpec,
     data, model, device = setup_workload(scenario)
     K = scenario.cluster.workers
     workers = Workers(model, data, K, scenario.workload.batch_size,
-                      seeds.component(scenario.seed, seeds.DATA), device)
+                      seeds.component(scenario.seed, seeds.DATA), device,
+                      batched=scenario.workload.batched)
     optimizer = build_optimizer(scenario, workers.params)
     collective = choose_collective(scenario, spec)
     buckets = bucket_layout(workers, scenario)

@@ -29,7 +29,7 @@ from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
 
-__all__ = ["encode", "decode", "nbytes", "length_bits"]
+__all__ = ["encode", "decode", "Prepared", "length_bits"]
 
 _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
@@ -93,26 +93,26 @@ def _triples(q: Quantized, grid: Grid, d: int):
             np.stack([glen + 1, llen], 1).reshape(-1))
 
 
-def _bucket_bits(q: Quantized, grid: Grid, d: int):
-    t = _triples(q, grid, d)
-    bits = np.bincount(t[0], weights=t[2], minlength=q.scales.numel()).astype(np.int64)
-    return t, bits
+class Prepared:
+    """Codes of one gradient, computed once: `nbytes` is exact, `payload()` writes them."""
 
+    def __init__(self, q: Quantized, grid: Grid, d: int):
+        self.q, self.w = q, length_bits(d, grid)
+        bucket, self.values, self.widths = _triples(q, grid, d)
+        nb = q.scales.numel()
+        self.bits = np.bincount(bucket, weights=self.widths, minlength=nb).astype(np.int64)
+        self.nbytes = (header_nbytes(q.numel) + 4 * nb + -(-nb * self.w // 8)
+                       + -(-int(self.bits.sum()) // 8))
 
-def nbytes(q: Quantized, grid: Grid, d: int) -> int:
-    """Exact length of the `elias` payload, without writing it."""
-    _, bits = _bucket_bits(q, grid, d)
-    nb = bits.size
-    return (header_nbytes(q.numel) + 4 * nb + -(-nb * length_bits(d, grid) // 8)
-            + -(-int(bits.sum()) // 8))
+    def payload(self) -> bytes:
+        lengths, _ = write_fields(self.bits, np.full(self.bits.size, self.w))
+        stream, _ = write_fields(self.values, self.widths)
+        return b"".join([header("elias", self.q.numel), scales_bytes(self.q), lengths.tobytes(),
+                         stream.tobytes()])
 
 
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
-    (_, values, widths), bits = _bucket_bits(q, grid, d)
-    lengths, _ = write_fields(bits, np.full(bits.size, length_bits(d, grid)))
-    stream, _ = write_fields(values, widths)
-    return b"".join([header("elias", q.numel), scales_bytes(q), lengths.tobytes(),
-                     stream.tobytes()])
+    return Prepared(q, grid, d).payload()
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,8 @@ class Grid:
     """An ascending level grid in [0, 1] with levels[0] == 0 and levels[-1] == 1."""
 
     levels: tuple[float, ...]
-    uniform: bool  # levels == (0, 1/s, ..., 1): enables the floor() fast path
+    kind: str = "general"  # "uniform" {0, 1/s, ..., 1} or "exponential" {0, 2^-s, ..., 1}:
+    # closed-form brackets (fast paths); "general": binary search, the definition itself
 
     @property
     def size(self) -> int:
@@ -49,12 +50,12 @@ class Grid:
 
 def uniform_grid(s: int) -> Grid:
     """{0, 1/s, ..., 1}: s + 1 points (QSGD, QSGDinf)."""
-    return Grid(tuple(i / s for i in range(s + 1)), uniform=True)
+    return Grid(tuple(i / s for i in range(s + 1)), "uniform")
 
 
 def exponential_grid(s: int) -> Grid:
     """{0, 2^-s, 2^-(s-1), ..., 1/2, 1}: s + 2 points (NUQSGD)."""
-    return Grid((0.0,) + tuple(2.0 ** -(s - j) for j in range(s + 1)), uniform=False)
+    return Grid((0.0,) + tuple(2.0 ** -(s - j) for j in range(s + 1)), "exponential")
 
 
 def to_buckets(x: torch.Tensor, d: int) -> torch.Tensor:
@@ -92,12 +93,20 @@ def stochastic_round(
     safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(-1)
     u = _uniforms(xb.shape, generator, xb.device)
     dtype = torch.uint8 if grid.size <= 256 else torch.int32
-    if grid.uniform:
+    if grid.kind == "uniform":
         s = grid.size - 1
         t = xb.abs().mul_(s / safe)  # r·s
         # truncation = floor (t >= 0); clamping lo (not t) also absorbs a norm rounded low
         lo = t.to(dtype).clamp_(max=s - 1)
         idx = lo.add_(u < t.sub_(lo))  # frac = r·s - lo is P(round up)
+    elif grid.kind == "exponential":
+        s = grid.size - 2
+        r = xb.abs().div_(safe).clamp_(max=1.0)
+        m, e = torch.frexp(r)  # r = m·2^e, m in [0.5, 1): bracket [2^(e-1), 2^e], index s + e
+        lo = (e + s).clamp_(0, s + 1).masked_fill_(m == 0, 0).to(dtype)  # r = 0: index 0
+        # P(up) = (r - a)/(b - a) = 2m - 1 exactly; below 2^-s the bracket is [0, 2^-s];
+        # at r = 1 the index is already s + 1 and 2m - 1 = 0
+        idx = lo.add_(u < torch.where(lo > 0, m.mul_(2).sub_(1), r.mul_(2.0**s)))
     else:
         levels = grid.tensor(xb.device)
         r = xb.abs().div_(safe).clamp_(max=1.0)

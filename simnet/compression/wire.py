@@ -110,15 +110,14 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
         return elias.encode(q, grid, d)
     if fmt == "entropy":
         return entropy.encode(q, grid, d)
-    if fmt == "auto":
-        best = _encode_fixed(q, grid, d)
-        if elias.nbytes(q, grid, d) < len(best):
-            best = elias.encode(q, grid, d)
+    if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
+        fixed_n = fixed_nbytes(q.numel, d, grid)
+        el = elias.Prepared(q, grid, d)
         if entropy.supports(grid):
-            alt = entropy.encode(q, grid, d, max_bytes=len(best) - 1)
+            alt = entropy.encode(q, grid, d, max_bytes=min(fixed_n, el.nbytes) - 1)
             if alt is not None:
-                best = alt
-        return best
+                return alt
+        return el.payload() if el.nbytes < fixed_n else _encode_fixed(q, grid, d)
     raise ValueError(f"unknown encoding {fmt!r}")
 
 

@@ -87,7 +87,8 @@ def brief(data: RunData) -> list[tuple[str, str]]:
     topo = cl.get("topology") or {}
     opt = wl.get("optimizer") or {}
     compute = cl.get("compute") or {}
-    comp_txt = (f"{1e3 * compute['seconds']:.2f} ms per iteration (fixed)" if compute.get("kind") == "fixed"
+    comp_txt = (f"{1e3 * compute['seconds']:.2f} ms per worker and iteration, before straggler "
+                "slowdowns" if compute.get("kind") == "fixed"
                 and compute.get("seconds") else _fmt_section(compute))
     items = [
         ("workload", f"{wl.get('model')} on {wl.get('dataset')}, batch {wl.get('batch_size')} per "
@@ -123,6 +124,12 @@ def findings(data: RunData) -> list[str]:
             best = max(rows, key=lambda r: r["throughput_samples_per_s"])
             what = f"has the highest throughput, {best['throughput_samples_per_s']:,.0f} samples/s"
         sp = best.get("speedup_vs_none")
-        out.append(f"{v}: {short_label(best['compressor'])} {what}"
-                   + (f" ({sp:.2f}× over none)." if sp is not None else "."))
+        line = f"{v}: {short_label(best['compressor'])} {what}"
+        if best["compressor"] != "none":
+            out.append(line + (f" ({sp:.2f}× over none)." if sp is not None else "."))
+            continue
+        others = [r for r in rows if r is not best and r.get("speedup_vs_none") is not None]
+        runner = max(others, key=lambda r: r["speedup_vs_none"], default=None)
+        out.append(line + (f"; compression does not pay here (best: {short_label(runner['compressor'])}"
+                           f" at {runner['speedup_vs_none']:.2f}×)." if runner else "."))
     return out

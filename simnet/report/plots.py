@@ -57,10 +57,12 @@ def per_compressor(data: RunData, comp: str) -> bytes:
     fig, (ax_acc, ax_it) = plt.subplots(1, 2, figsize=(10, 3.4))
     variants = data.variants
     shades = Colours(variants)
+    own = Colours(data.compressors).colour(comp)  # one variant: the compressor's own colour
     for v in variants:
         ev = _evaluated(data.series(v, comp))
         ax_acc.plot([r["sim_time_s"] for r in ev], [r["accuracy"] for r in ev], marker="o",
-                    markersize=3, color=shades.colour(v), linestyle=shades.style(v), label=v)
+                    markersize=3, color=shades.colour(v) if len(variants) > 1 else own,
+                    linestyle=shades.style(v), label=v)
     if data.target is not None:
         ax_acc.axhline(data.target, color="grey", linestyle="--", linewidth=1, label="target")
     ax_acc.set(xlabel="simulated wall-clock time (s)", ylabel="test accuracy (fraction)",
@@ -96,7 +98,7 @@ def _grouped_bars(ax, data: RunData, key: str, scale: float = 1.0) -> None:
     for j, v in enumerate(variants):
         xs = [i + (j - (len(variants) - 1) / 2) * width for i in range(len(comps))]
         ys = [scale * (by.get((v, c), {}).get(key) or 0.0) for c in comps]
-        ax.bar(xs, ys, width=width, color=shades.colour(v), label=v)
+        ax.bar(xs, ys, width=width, color=shades.colour(v), label=v if len(variants) > 1 else None)
     ax.set_xticks(range(len(comps)), [short_label(c) for c in comps], rotation=20, ha="right")
     ax.grid(axis="y", alpha=0.3)
 
@@ -109,7 +111,9 @@ def throughput_bits(data: RunData) -> bytes:
     _grouped_bars(ax_b, data, "bits_per_coordinate")
     ax_b.axhline(32, color="grey", linestyle="--", linewidth=1, label="fp32 (32 bits)")
     ax_b.set(ylabel="bits per coordinate (per worker)", title="Bits sent per gradient coordinate")
-    ax_b.legend(fontsize=7) if len(data.variants) == 1 else ax_t.legend(fontsize=7)
+    ax_b.legend(fontsize=7)
+    if len(data.variants) > 1:
+        ax_t.legend(fontsize=7)
     fig.tight_layout()
     return png(fig)
 

@@ -10,7 +10,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the report is rendered to PNG bytes
 import matplotlib.pyplot as plt  # noqa: E402
 
-from matplotlib.ticker import LogFormatter  # noqa: E402
+import math  # noqa: E402
+
+from matplotlib.ticker import Formatter, FuncFormatter  # noqa: E402
 
 __all__ = ["plt", "PALETTE", "PHASE_COLOURS", "png", "Colours", "LINESTYLES", "plain_log"]
 
@@ -39,11 +41,23 @@ class Colours:
         return LINESTYLES[(self.index.get(name, 0) // len(PALETTE)) % len(LINESTYLES)]
 
 
+class _MinorLog(Formatter):
+    """Minor log ticks labelled (2, 3, 5 × 10^k) only when the axis spans under a decade
+    and a half, where major ticks alone would leave it unlabelled."""
+
+    def __call__(self, x, pos=None):
+        lo, hi = sorted(self.axis.get_view_interval())
+        if x <= 0 or lo <= 0 or hi / lo > 30:
+            return ""
+        mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+        return f"{x:g}" if round(mantissa) in (2, 3, 5) else ""
+
+
 def plain_log(axis) -> None:
-    """Log-axis tick labels as plain numbers (0.3, 1, 2): readable, and several times faster
-    to draw than the default mathtext labels (3×10⁻¹)."""
-    axis.set_major_formatter(LogFormatter())
-    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    """Log-axis tick labels as plain numbers (0.01, 0.1, 1): readable, and several times
+    faster to draw than the default mathtext labels (10⁻²)."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(_MinorLog())
 
 
 def png(fig, dpi: int = 100) -> bytes:

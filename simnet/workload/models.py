@@ -120,21 +120,12 @@ def _check_input(name: str, model: nn.Module, data: Dataset) -> None:
         model.train(training)
 
 
-def build_model(name: str, dataset: Dataset | int, *legacy, seed: int = 0, **arch) -> nn.Module:
+def build_model(name: str, dataset: Dataset, *, seed: int = 0, **arch) -> nn.Module:
     """Build `name` for `dataset` with parameters initialised from `seed`.
 
     The global RNG is left untouched. Unknown `arch` keys, bad values and datasets of the
     wrong kind (text for an image model or the reverse) raise ModelError.
-
-    Legacy form, kept until the engine is rewired: build_model("mlp", num_features,
-    num_classes, hidden, seed) builds the MLP on flat inputs.
     """
-    if isinstance(dataset, int):  # legacy positional call
-        num_classes, hidden, seed = legacy
-        x = torch.zeros(1, dataset)
-        dataset = Dataset("legacy", x, torch.zeros(1, dtype=torch.int64), x,
-                          torch.zeros(1, dtype=torch.int64), num_classes)
-        arch = {"hidden": hidden}
     kind, builder = _lookup(name)
     if dataset.kind != kind:
         raise ModelError(f"model {name!r} needs a dataset of kind {kind!r}; "

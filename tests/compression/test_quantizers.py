@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from simnet import compression
-from simnet.compression.quantize import dequantize, exact_variance, nonzero_probability
+from simnet.compression.quantize import (Grid, bucket_scales, dequantize, exact_variance,
+                                         nonzero_probability, stochastic_round, to_buckets)
 
 METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
 NORM = {"qsgd": "l2", "qsgdinf": "linf", "nuqsgd": "l2"}
@@ -93,6 +94,30 @@ def test_unbiased_and_exact_variance(method, n, s, d):
     pad = nb * d - n
     bucket = lambda t: np.pad(t, (0, pad)).reshape(nb, d).sum(1)  # noqa: E731
     assert (np.abs(bucket(mse) - bucket(var)) <= 6 * np.sqrt(bucket(se2)) + 1e-12).all()
+
+
+@pytest.mark.parametrize("method,s", [("qsgd", 1), ("qsgd", 7), ("qsgdinf", 300),
+                                      ("nuqsgd", 1), ("nuqsgd", 6), ("nuqsgd", 120)])
+def test_fast_paths_match_the_binary_search_definition(method, s):
+    """The closed-form brackets (uniform: floor; exponential: frexp) pick the same level as a
+    binary search over the grid, with the same uniforms: exactly for the exponential grid
+    (2m - 1 is exact), up to float rounding ties for the uniform one."""
+    g = torch.Generator().manual_seed(s)
+    x = torch.randn(50_000, generator=g) * torch.rand(50_000, generator=g) ** 8
+    x[::17] = 0.0
+    x[5] = 1e-40  # subnormal
+    x[200:300] = 0.0
+    x[300] = -3.0  # a bucket whose only nonzero has r = 1
+    c = compression.get(method, levels=s, bucket_size=100)
+    xb = to_buckets(x, 100)
+    scales = bucket_scales(xb, NORM[method])
+    fast = stochastic_round(xb, scales, c.grid, torch.Generator().manual_seed(1))
+    slow = stochastic_round(xb, scales, Grid(c.grid.levels, "general"),
+                            torch.Generator().manual_seed(1))
+    assert torch.equal(fast[1], slow[1]) or method != "nuqsgd"
+    mismatch = (fast[0] != slow[0]).sum().item()
+    assert mismatch == 0 if method == "nuqsgd" else mismatch <= 5
+    assert fast[0].view(-1)[300].item() == c.grid.size - 1
 
 
 def test_biased_rounding_fails_the_unbiasedness_statistic():

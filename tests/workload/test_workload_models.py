@@ -91,8 +91,8 @@ def test_seeded_build_is_reproducible():
     assert not torch.equal(next(a.parameters()), next(build_model("cnn", d, seed=5).parameters()))
 
 
-def test_legacy_positional_call():
-    model = build_model("mlp", 64, 10, [32], 0)
+def test_mlp_on_digits_has_the_expected_size():
+    model = build_model("mlp", load_dataset("digits"), hidden=[32], seed=0)
     assert _numel(model) == 64 * 32 + 32 + 32 * 10 + 10
 
 

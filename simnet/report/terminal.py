@@ -72,9 +72,9 @@ def stdout_console() -> Console:
 
 def print_summary(rows: list[dict], target: float | None = None, console: Console | None = None) -> None:
     """One compact table per variant, then who wins, on stdout."""
-    from .report.data import RunData
-    from .report.page import findings
-    from .report.tables import summary_table
+    from .data import RunData
+    from .page import findings
+    from .tables import summary_table
 
     console = console or stdout_console()
     variants = list(dict.fromkeys(r["variant"] for r in rows))
