@@ -103,9 +103,22 @@ def brief(data: RunData) -> list[tuple[str, str]]:
         ("compressors", "; ".join(f"{short_label(c)} = {c}" if short_label(c) != c else c
                                   for c in data.compressors)),
     ]
-    if data.sweep_axes():
+    swept = [a for a, _ in data.sweep_axes()]
+    for i, (term, text) in enumerate(items):  # in a sweep the brief shows the base values only
+        keys = [a.split(".")[-1] for a in swept if _term_of(a) == term]
+        if keys:
+            items[i] = (term, f"{text} (swept: {', '.join(keys)}, see below)")
+    if swept:
         items.append(("sweep", "; ".join(f"{a}: {', '.join(map(str, v))}" for a, v in data.sweep_axes())))
     return items
+
+
+def _term_of(axis: str) -> str:
+    """The brief's line that shows a swept key: cluster.compute.seconds -> 'compute'."""
+    parts = axis.split(".")
+    if parts[0] == "cluster" and len(parts) > 2 and parts[1] in ("compute", "stragglers"):
+        return parts[1]
+    return parts[0]
 
 
 def findings(data: RunData) -> list[str]:

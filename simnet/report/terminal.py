@@ -17,6 +17,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
+from .data import short_label
+
 __all__ = ["RichProgress", "print_summary", "stdout_console"]
 
 
@@ -49,7 +51,8 @@ class RichProgress:
     def start(self, label: str, total: int) -> None:
         self.started[label] = time.perf_counter()
         if self.bar:
-            self.tasks[label] = self.bar.add_task(label, total=total)
+            head, _, tail = label.partition(" ")  # "train qsgd(levels=7,...)" -> "train qsgd s=7"
+            self.tasks[label] = self.bar.add_task(f"{head} {short_label(tail)}".strip(), total=total)
 
     def advance(self, label: str, done: int) -> None:
         if self.bar and label in self.tasks:

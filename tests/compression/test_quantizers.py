@@ -106,8 +106,8 @@ def test_fast_paths_match_the_binary_search_definition(method, s):
     x = torch.randn(50_000, generator=g) * torch.rand(50_000, generator=g) ** 8
     x[::17] = 0.0
     x[5] = 1e-40  # subnormal
-    x[200:300] = 0.0
-    x[300] = -3.0  # a bucket whose only nonzero has r = 1
+    x[200:400] = 0.0  # bucket 2 all zero
+    x[300] = -3.0  # bucket 3: its only nonzero has r = 1
     c = compression.get(method, levels=s, bucket_size=100)
     xb = to_buckets(x, 100)
     scales = bucket_scales(xb, NORM[method])
