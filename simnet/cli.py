@@ -93,7 +93,8 @@ def _load(path: Path):
     return sc, variants
 
 
-def _run(scenario: Path, out: Optional[Path], quiet: bool, debug: bool) -> None:
+def _run(scenario: Path, out: Optional[Path], quiet: bool, debug: bool, jobs: int = 1,
+         scheduler: Optional[str] = None) -> None:
     from . import engine
 
     sc, variants = _load(scenario)
@@ -102,7 +103,8 @@ def _run(scenario: Path, out: Optional[Path], quiet: bool, debug: bool) -> None:
         err_console.print(f"{scenario}: {len(variants)} variant(s) × {len(sc.compressors)} "
                           f"compressor(s), {sc.run.iterations} iterations → {out}/")
     with _failures("run", debug), RichProgress(err_console, quiet) as progress:
-        result = engine.run(sc, out, progress=progress, source=str(scenario))
+        result = engine.run(sc, out, progress=progress, source=str(scenario), jobs=jobs,
+                            scheduler=scheduler)
     if not quiet:
         print_summary(result.summary, sc.run.target_accuracy)
         err_console.print(f"wall time {result.wall_s:.1f} s · report: {out / 'report.html'} "
@@ -124,10 +126,13 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file", show_def
 
 @app.command()
 def sweep(scenario: Path = typer.Argument(..., help="scenario YAML file with a sweep: section", show_default=False),
-          out: Optional[Path] = OUT, quiet: bool = QUIET, debug: bool = DEBUG):
+          out: Optional[Path] = OUT, quiet: bool = QUIET, debug: bool = DEBUG,
+          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="simulate variants on N local processes"),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786)")):
     """Run every variant of the scenario's sweep: section (train once, simulate many).
 
-    The report adds speedup against the swept axis.
+    The report adds speedup against the swept axis. Interrupted (Ctrl-C, kill)? Run the
+    same command again: finished variants and trained traces are kept in OUT/.simnet/.
 
     Example: simnet sweep my_sweep.yaml --out reports/bandwidth
     (my_sweep.yaml has e.g. sweep: {cluster.topology.bandwidth: [100 Mbit/s, 1 Gbit/s, 10 Gbit/s]})
@@ -135,7 +140,7 @@ def sweep(scenario: Path = typer.Argument(..., help="scenario YAML file with a s
     sc, _ = _load(scenario)
     if not sc.sweep:
         raise BadInput(f"{scenario}: no sweep: section (add one, or use `simnet run`)")
-    _run(scenario, out, quiet, debug)
+    _run(scenario, out, quiet, debug, jobs, scheduler)
 
 
 @app.command()

@@ -196,6 +196,11 @@ class Cluster(_Strict):
             graph = network.build_topology(self.topology.network_spec(self.workers))
         except ValueError as err:
             raise ValueError(f"cluster.{str(err).removeprefix('topology.').join(['topology.', ''])}") from None
+        try:
+            spec = None if self.stragglers.kind == "none" else self.stragglers.model_dump(exclude_none=True)
+            network.straggler_factors(spec, self.workers, 1, 0)
+        except ValueError as err:
+            raise ValueError(f"cluster.{err}") from None
         found = len(network.workers(graph))
         if found != self.workers:
             raise ValueError(f"cluster.workers: the {self.topology.kind} topology has {found} "

@@ -114,8 +114,14 @@ def build_optimizer(scenario: Scenario, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
-def _median_time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+def _median_time(fn: Callable[[], object], repeats: int, device: torch.device,
+                 budget_s: float = 2.0) -> float:
+    """Median seconds of fn() after a warm-up; fewer repeats when one call is slow (a
+    paper-scale gradient), so a measurement costs about `budget_s` at most."""
+    start = time.perf_counter()
     fn()  # warm-up (allocations, kernel selection)
+    first = time.perf_counter() - start
+    repeats = max(1, min(repeats, int(budget_s / max(first, 1e-9))))
     samples = []
     for _ in range(repeats):
         if device.type == "cuda":

@@ -6,6 +6,7 @@ gradient must match the calibrated prediction within 5% (median absolute relativ
 one whole fp32 DDP iteration, compute included, within 10%.
 """
 
+import os
 import statistics
 
 import pytest
@@ -56,5 +57,10 @@ def test_collectives_match_prediction(report):
 
 
 def test_fp32_iteration_matches_prediction(report):
+    if report["workers"] > (os.cpu_count() or 1):
+        # DESIGN §7: ranks <= cores. With more ranks than cores their backward passes share
+        # a core, so the whole iteration measures CPU contention the compute model (one
+        # worker per device) does not describe; the collectives above are still checked.
+        pytest.skip(f"{report['workers']} ranks on {os.cpu_count()} cores: compute contends")
     row = next(r for r in report["rows"] if r["what"] == "iteration" and r["compressor"] == "none")
     assert abs(row["rel_error"]) <= 0.10, format_table(report)

@@ -7,7 +7,8 @@ import torch
 from simnet import compression
 from simnet.deploy.launch import run_local
 from simnet.scenario import loads
-from simnet.training import SEED_DATA, _seeded_generators, _setup, train
+from simnet import seeds as seeding
+from simnet.training import setup_workload, train
 from simnet.workload.workers import Workers
 
 SCENARIO = {
@@ -39,13 +40,12 @@ def simulated_means(spec: dict) -> list[torch.Tensor]:
     """The simulator's aggregation (simnet.training.train) of iteration 1's gradients."""
     sc = loads(SCENARIO)
     torch.manual_seed(sc.seed)
-    data, model, device = _setup(sc)
-    seeds = np.random.SeedSequence(sc.seed).spawn(4)
-    workers = Workers(model, data, 2, sc.workload.batch_size, seeds[SEED_DATA], torch.device("cpu"))
+    data, model, device = setup_workload(sc)
+    workers = Workers(model, data, 2, sc.workload.batch_size, seeding.component(sc.seed, seeding.DATA), torch.device("cpu"))
     grads, _ = workers.gradients()
     params = {k: v for k, v in spec.items() if k != "name"}
     comps = [compression.get(spec["name"], **params) for _ in range(2)]
-    gens = _seeded_generators(sc, 3, torch.device("cpu"))
+    gens = seeding.torch_generators(sc.seed, 3, torch.device("cpu"))
     out = []
     for _ in range(ROUNDS):
         payloads = [comps[k].encode(grads[k], generator=gens[k]) for k in range(2)]
