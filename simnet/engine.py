@@ -106,21 +106,22 @@ def _records(variant: str, name: str, trace: Trace, timings) -> list[dict]:
 
 def simulate_variant(name: str, scenario_json: dict, traces: dict[str, Trace]) -> dict:
     """Replay every compressor's trace on one variant (picklable: runs in a process pool or
-    on a Dask worker). Returns {"records", "summary", "timelines"}."""
+    on a Dask worker). Returns {"records", "summary", "timelines", "links"}."""
     vs = Scenario.model_validate(scenario_json)
-    records, summary, timelines = [], [], {}
+    records, summary, timelines, links = [], [], {}, {}
     for spec in vs.compressors:
         trace = traces[trace_key(vs, spec)]
         collective = choose_collective(vs, spec)
-        timings, timeline = replay(vs, trace, collective, spec.encode_s, spec.decode_s)
+        timings, timeline, link_bytes = replay(vs, trace, collective, spec.encode_s, spec.decode_s)
         recs = _records(name, spec.display_name(), trace, timings)
         records.extend(recs)
         timelines[f"{name} / {spec.display_name()}"] = timeline
+        links[f"{name} / {spec.display_name()}"] = link_bytes
         summary.append(results.summarise(
             recs, samples_per_iteration=vs.cluster.workers * vs.workload.batch_size,
             numel=trace.numel, workers=vs.cluster.workers,
             target_accuracy=vs.run.target_accuracy, collective=collective))
-    return {"records": records, "summary": summary, "timelines": timelines}
+    return {"records": records, "summary": summary, "timelines": timelines, "links": links}
 
 
 def _simulate_all(variants: list[Variant], traces: dict[str, Trace], state: RunState,
@@ -193,11 +194,13 @@ def run(scenario: Scenario, out_dir: str | Path, progress: Progress | None = Non
     records = [r for part in parts for r in part["records"]]
     summary = [row for part in parts for row in part["summary"]]
     timelines = {k: v for part in parts for k, v in part["timelines"].items()}
+    links = {k: v for part in parts for k, v in part.get("links", {}).items()}
     results.add_speedups(summary, has_target=scenario.run.target_accuracy is not None)
     results.write_records(out_dir / "results.jsonl", records)
     results.write_json(out_dir / "summary.json", summary)
     results.atomic_write(out_dir / "scenario.resolved.yaml", dump(scenario))
     results.write_json(out_dir / "timeline.json", timelines)
+    results.write_json(out_dir / "links.json", links)
     wall = time.perf_counter() - started
     results.write_json(out_dir / "provenance.json", _provenance(scenario, wall, source))
     from .report import write_report  # the report reads the results files only

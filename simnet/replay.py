@@ -113,9 +113,10 @@ class ArrivalModel:
 
 
 def replay(scenario: Scenario, trace, collective: str, encode_s: float,
-           decode_s: float) -> tuple[list[IterationTiming], list[dict]]:
-    """Simulate every iteration of `trace`; returns timings and the first iteration's
-    per-worker timeline (for the Chrome trace)."""
+           decode_s: float) -> tuple[list[IterationTiming], list[dict], dict[str, float]]:
+    """Simulate every iteration of `trace`; returns timings, the first iteration's
+    per-worker timeline (for the Chrome trace) and the mean bytes per iteration carried by
+    each directed link ("u->v"; empty under the analytic fidelity)."""
     K = scenario.cluster.workers
     T = len(trace.payload_bytes)
     comm = scenario.communication
@@ -133,12 +134,16 @@ def replay(scenario: Scenario, trace, collective: str, encode_s: float,
             res = network.simulate_collective(
                 graph, collective, nbytes=list(nbytes), start_s=list(start),
                 reply_nbytes=reply or None, server_compute_s=server_s, fidelity=comm.fidelity)
-            memo[key] = [f + overhead for f in res.finish_s]
-        return memo[key]
+            memo[key] = ([f + overhead for f in res.finish_s], res.link_bytes)
+        finish, carried = memo[key]
+        for (u, v), n in carried.items():
+            link_bytes[f"{u}->{v}"] = link_bytes.get(f"{u}->{v}", 0.0) + n / T
+        return finish
 
     timings: list[IterationTiming] = []
     timeline: list[dict] = []
-    memo: dict[tuple, list[float]] = {}
+    memo: dict[tuple, tuple] = {}
+    link_bytes: dict[str, float] = {}  # "u->v" -> mean bytes per iteration
     for t in range(T):
         compute = [base * float(factors[t, k]) for k in range(K)]
         keep = trace.included[t] if trace.included else [True] * K
@@ -171,4 +176,4 @@ def replay(scenario: Scenario, trace, collective: str, encode_s: float,
                  "decode": (max(sent[k], ready_all[k]), max(end[k], ready_all[k] + decode_cost)),
                  "wait": (max(end[k], ready_all[k] + decode_cost), total)}
                 for k in range(K)]
-    return timings, timeline
+    return timings, timeline, link_bytes

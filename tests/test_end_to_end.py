@@ -68,3 +68,15 @@ def test_report_has_plots_and_table(first_run):
     events = json.loads((out / "trace.json").read_text())["traceEvents"]
     assert {"compute", "communicate"} <= {e["name"] for e in events if e["ph"] == "X"}
     assert all(e["dur"] >= 0 for e in events if e["ph"] == "X")
+
+
+def test_links_json_counts_the_bytes_each_link_carries(first_run):
+    out, _ = first_run
+    links = json.loads((out / "links.json").read_text())
+    records = read_records(out / "results.jsonl")
+    qsgd = "base / qsgd(levels=7,bucket_size=128)"
+    per_worker = sum(r["payload_bytes"] for r in records if r["compressor"] in qsgd) / 30 / 4
+    # Direct all-gather on a star: each worker's uplink carries its payload to 3 others.
+    uplinks = [n for link, n in links[qsgd].items() if link.startswith("w")]
+    assert len(uplinks) == 4
+    assert sum(uplinks) == pytest.approx(3 * 4 * per_worker, rel=1e-9)

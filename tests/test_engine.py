@@ -32,7 +32,7 @@ def _trace(nbytes, iterations=3, workers=4):
 
 def test_replay_is_compute_plus_closed_form_collective():
     sc = loads(_scenario())
-    timings, _ = replay(sc, _trace(4 * MB), "ring-allreduce", encode_s=0.0, decode_s=0.0)
+    timings, _, _ = replay(sc, _trace(4 * MB), "ring-allreduce", encode_s=0.0, decode_s=0.0)
     link = 1.25e8
     alpha = 2 * 10e-6  # worker -> switch -> worker
     closed = 0.01 + 2 * 3 * alpha + 2 * 3 / 4 * 4 * MB / link

@@ -59,9 +59,17 @@ class Router:
         order = np.argsort(self.e_dst, kind="stable")
         self._in_src = self.e_src[order]
         self._in_ptr = np.searchsorted(self.e_dst[order], np.arange(n + 1))
-        self._per_dst: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Out-edges by tail: edge ids are sorted by tail already.
+        self._out_ptr = np.searchsorted(self.e_src, np.arange(n + 1))
+        # A node with a single in-neighbour u (a host on its switch) is reached only through
+        # u: its distances are u's plus one, so one BFS towards u serves all such nodes.
+        indeg = np.diff(self._in_ptr)
+        self._base = np.arange(n)
+        one = np.flatnonzero(indeg == 1)
+        self._base[one] = self._in_src[self._in_ptr[one]]
+        self._dist: dict[int, np.ndarray] = {}  # BFS distances towards a base node
 
-    # -- per-destination next-hop tables ---------------------------------------------------
+    # -- hop distances towards destinations -------------------------------------------------
     def _dist_to(self, d: int) -> np.ndarray:
         """Hop distance of every node to node d (-1: unreachable); level-synchronous BFS."""
         n = len(self.nodes)
@@ -81,16 +89,17 @@ class Router:
         return dist
 
     def _prefill(self, dsts: np.ndarray, chunk: int = 256) -> None:
-        """Distances to many destinations at once: a BFS over a [dests, nodes] matrix
+        """Distances to many base nodes at once: a BFS over a [dests, nodes] matrix
         (one numpy pass per hop for the whole batch instead of one BFS per destination)."""
-        todo = np.array([d for d in dsts.tolist() if d not in self._per_dst], np.int64)
+        todo = np.array([d for d in dsts.tolist() if d not in self._dist], np.int64)
         n = len(self.nodes)
         if todo.size < 8 or n == 0:
+            for d in todo.tolist():
+                self._dist[d] = self._dist_to(d)
             return
-        order = np.argsort(self.e_src, kind="stable")  # out-edges grouped by tail
-        heads, tails = self.e_dst[order], self.e_src[order]
-        has = np.flatnonzero(np.diff(np.searchsorted(tails, np.arange(n + 1))))
-        starts = np.searchsorted(tails, has)
+        heads, tails = self.e_dst, self.e_src  # out-edges grouped by tail
+        has = np.flatnonzero(np.diff(self._out_ptr))
+        starts = self._out_ptr[has]
         for c in range(0, todo.size, chunk):
             ds = todo[c:c + chunk]
             dist = np.full((ds.size, n), -1, np.int64)
@@ -104,57 +113,57 @@ class Router:
                 front = hit & (dist < 0)
                 dist[front] = level
             for d, row in zip(ds.tolist(), dist):
-                self._store(d, row)
+                self._dist[d] = row
 
-    def _store(self, d: int, dist: np.ndarray):
-        ok = (dist[self.e_dst] >= 0) & (dist[self.e_dst] == dist[self.e_src] - 1)
-        cand = np.flatnonzero(ok)  # edges are sorted by tail already
-        ptr = np.searchsorted(self.e_src[cand], np.arange(len(self.nodes) + 1))
-        t = self._per_dst[d] = (dist, cand, ptr)
-        return t
-
-    def _table(self, d: int):
-        """(dist, candidate edges sorted by tail, CSR pointer by tail node) towards d."""
-        t = self._per_dst.get(d)
-        if t is None:
-            t = self._store(d, self._dist_to(d))
-        return t
+    def distances(self, dsts: np.ndarray) -> np.ndarray:
+        """[len(dsts), nodes] hop distance of every node to each destination (-1: none)."""
+        dsts = np.asarray(dsts, dtype=np.int64)
+        base = self._base[dsts]
+        ubase = np.unique(base)
+        self._prefill(ubase)
+        rows = np.stack([self._dist[b] for b in ubase.tolist()]) if ubase.size else \
+            np.zeros((0, len(self.nodes)), np.int64)
+        m = rows[np.searchsorted(ubase, base)]
+        via = base != dsts  # reached through base: one more hop
+        m[via] = np.where(m[via] >= 0, m[via] + 1, -1)
+        m[np.arange(dsts.size), dsts] = 0
+        return m
 
     # -- routes ----------------------------------------------------------------------------
     def routes(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Routes of node-index pairs -> (links [P, L] padded with -1, path latency [P] s)."""
+        """Routes of node-index pairs -> (links [P, L] padded with -1, path latency [P] s).
+
+        At each hop the pair's candidates are the out-edges of its current node that lead
+        one hop closer to its destination, in edge-id order; the hash picks one."""
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         P = src.size
         udst, slot = np.unique(dst, return_inverse=True)
-        self._prefill(udst)
-        tables = [self._table(int(d)) for d in udst]
-        dist_src = np.empty(P, dtype=np.int64)
-        for k, (dist, _, _) in enumerate(tables):
-            sel = slot == k
-            dist_src[sel] = dist[src[sel]]
+        dm = self.distances(udst)
+        dist_src = dm[slot, src] if P else np.zeros(0, np.int64)
         if np.any(dist_src < 0):
             i = int(np.flatnonzero(dist_src < 0)[0])
             raise ValueError(
                 f"topology: no path from {self.nodes[src[i]]!r} to {self.nodes[dst[i]]!r}")
-        # Concatenate the per-destination candidate lists, offsetting their pointers.
-        sizes = np.array([t[1].size for t in tables], dtype=np.int64)
-        offs = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        cand = np.concatenate([t[1] for t in tables]) if P else np.zeros(0, np.int64)
-        ptr = np.stack([t[2] + o for t, o in zip(tables, offs)]) if P else None
         L = int(dist_src.max()) if P else 0
         links = np.full((P, max(L, 0)), -1, dtype=np.int64)
         h = _mix(src.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + dst.astype(np.uint64))
         cur = src.copy()
+        optr = self._out_ptr
         for hop in range(L):
             act = np.flatnonzero(dist_src > hop)
             c = cur[act]
-            lo = ptr[slot[act], c]
-            cnt = ptr[slot[act], c + 1] - lo
+            lo, deg = optr[c], optr[c + 1] - optr[c]
+            rows = np.repeat(np.arange(act.size), deg)
+            e = np.repeat(lo - np.cumsum(deg) + deg, deg) + np.arange(rows.size)
+            want = (dist_src[act] - hop - 1)[rows]
+            ok = np.flatnonzero(dm[slot[act][rows], self.e_dst[e]] == want)
+            cnt = np.bincount(rows[ok], minlength=act.size)
+            first = np.cumsum(cnt) - cnt
             hh = _mix(h[act] + np.uint64(hop)) if hop else h[act]
-            e = cand[lo + (hh % cnt.astype(np.uint64)).astype(np.int64)]
-            links[act, hop] = e
-            cur[act] = self.e_dst[e]
+            pick = e[ok[first + (hh % cnt.astype(np.uint64)).astype(np.int64)]]
+            links[act, hop] = pick
+            cur[act] = self.e_dst[pick]
         lat = np.where(links >= 0, self.lat[links], 0.0).sum(axis=1) if L else np.zeros(P)
         return links, lat
 

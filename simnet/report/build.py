@@ -24,7 +24,8 @@ __all__ = ["write_report", "summary_table", "render"]
 SECTIONS = [("brief", "Scenario"), ("how-to-read", "How to read"), ("summary", "Summary"),
             ("sweep", "Sweep"), ("convergence", "Convergence"), ("per-compressor", "Per compressor"),
             ("throughput", "Throughput and bits"), ("breakdown", "Iteration time split"),
-            ("topology", "Topology"), ("timeline", "One iteration"), ("scenario", "Resolved scenario")]
+            ("topology", "Topology"), ("timeline", "One iteration"),
+            ("validation", "Predicted vs measured"), ("scenario", "Resolved scenario")]
 
 
 def _summary_section(data: RunData) -> str:
@@ -65,12 +66,27 @@ def _sections(data: RunData) -> dict[str, str]:
         s["timeline"] = tl + ("<p>Every worker's phases of the first iteration are in "
                               "<code>trace.json</code>: open it in <a href='https://ui.perfetto.dev'>"
                               "Perfetto</a> (Open trace file).</p>")
+    if data.validation:
+        s["validation"] = _validation_section(data.validation)
     prov = "".join(f"<tr><td class='t'>{esc(str(k))}</td><td class='t'>{esc(str(v))}</td></tr>"
                    for k, v in data.provenance.items())
     s["scenario"] = ((f"<table>{prov}</table>" if prov else "")
                      + "<details><summary>scenario.resolved.yaml (run it again to reproduce "
                      f"this report bit for bit)</summary><pre>{esc(data.scenario_text)}</pre></details>")
     return s
+
+
+def _validation_section(report: dict) -> str:
+    """`simnet validate`'s validation.json: prediction beside a real gloo run."""
+    header = ["compressor", "what", "collective", "bytes", "predicted (s)", "measured (s)", "error"]
+    body = [[short_label(r["compressor"]), r["what"], r["collective"], f"{r['wire_bytes']:,}",
+             f"{r['predicted_s']:.4f}", f"{r['measured_s']:.4f}", f"{100 * r['rel_error']:+.1f}%"]
+            for r in report.get("rows", [])]
+    intro = (f"<p>Real DDP runs with gloo on an emulated star of {report.get('workers')} ranks at "
+             f"{report.get('rate_bps', 0) / 1e6:g} Mbit/s (network namespaces, tc tbf), beside the "
+             f"calibrated prediction. Error = (predicted − measured) / measured.</p>")
+    warnings = "".join(f"<p class='muted'>warning: {esc(w)}</p>" for w in report.get("warnings", []))
+    return intro + table(header, body, text_cols=3) + warnings
 
 
 def _topology(data: RunData, variant: str, titled: bool) -> str:

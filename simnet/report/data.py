@@ -54,6 +54,7 @@ class RunData:
     provenance: dict = field(default_factory=dict)
     timelines: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
     _groups: dict | None = field(default=None, repr=False)
 
     @property
@@ -150,4 +151,5 @@ def load_run(out_dir: str | Path) -> RunData:
     return RunData(out, summary, records, scenario, text,
                    provenance=_read_json(out / "provenance.json", False),
                    timelines=_read_json(out / "timeline.json", False),
-                   links=_read_json(out / "links.json", False))
+                   links=_read_json(out / "links.json", False),
+                   validation=_read_json(out / "validation.json", False))

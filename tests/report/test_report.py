@@ -102,6 +102,8 @@ def test_missing_results_file_names_it(single_dir, tmp_path):
 def test_links_json_colours_the_topology(single_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(single_dir, copy)
+    (copy / "links.json").unlink()
+    write_report(copy)
     assert "no links.json" in (copy / "report.html").read_text()
     summary = json.loads((copy / "summary.json").read_text())
     links = {f"base / {r['compressor']}": {"w0->sw0": r["bytes_per_iteration"] / 4,
@@ -121,3 +123,17 @@ def test_links_json_colours_the_topology(single_dir, tmp_path):
 ])
 def test_short_label(name, short):
     assert short_label(name) == short
+
+
+def test_validation_json_adds_predicted_vs_measured(single_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(single_dir, copy)
+    assert "Predicted vs measured" not in (copy / "report.html").read_text()
+    (copy / "validation.json").write_text(json.dumps({
+        "workers": 2, "rate_bps": 5e7, "warnings": [],
+        "rows": [{"compressor": "none", "what": "collective", "collective": "ring-allreduce",
+                  "wire_bytes": 2592808, "predicted_s": 0.4338, "measured_s": 0.4380,
+                  "rel_error": -0.0096}]}))
+    write_report(copy)
+    page = (copy / "report.html").read_text()
+    assert "Predicted vs measured" in page and "0.4338" in page and "-1.0%" in page
