@@ -69,7 +69,7 @@ def pin_measurements(scenario: Scenario) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def _train_all(variants: list[Variant], progress: Progress, cache: TraceCache) -> dict[str, Trace]:
+def train_all(variants: list[Variant], progress: Progress, cache: TraceCache) -> dict[str, Trace]:
     """One training run per distinct trace key over all variants (train once, simulate many)."""
     traces: dict[str, Trace] = {}
     for variant in variants:
@@ -124,7 +124,7 @@ def simulate_variant(name: str, scenario_json: dict, traces: dict[str, Trace]) -
     return {"records": records, "summary": summary, "timelines": timelines, "links": links}
 
 
-def _simulate_all(variants: list[Variant], traces: dict[str, Trace], state: RunState,
+def simulate_all(variants: list[Variant], traces: dict[str, Trace], state: RunState,
                   progress: Progress, jobs: int, scheduler: str | None) -> list[dict]:
     """Simulate the variants not finished yet; each result is saved atomically on arrival,
     so an interrupted sweep resumes where it stopped."""
@@ -188,8 +188,8 @@ def run(scenario: Scenario, out_dir: str | Path, progress: Progress | None = Non
     state = RunState(out_dir, scenario)
     scenario = state.pinned() or state.save_pinned(pin_measurements(scenario))
     variants = expand_sweep(scenario, source)
-    traces = _train_all(variants, progress, TraceCache(state.folder / "traces"))
-    parts = _simulate_all(variants, traces, state, progress, jobs, scheduler)
+    traces = train_all(variants, progress, TraceCache(state.folder / "traces"))
+    parts = simulate_all(variants, traces, state, progress, jobs, scheduler)
 
     records = [r for part in parts for r in part["records"]]
     summary = [row for part in parts for row in part["summary"]]

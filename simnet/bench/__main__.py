@@ -14,6 +14,7 @@ COMMANDS = {
     "compression": "simnet.bench.compression:main",
     "network": "simnet.bench.network:main",
     "workers": "simnet.bench.workers:main",
+    "sweep": "simnet.bench.sweep:main",
 }
 
 

@@ -129,7 +129,7 @@ def _simulate_fluid(g, collective, nbytes, start_s, reply_nbytes, compute_s) -> 
     if has.size:
         last[has] = np.maximum.reduceat(end[st.recv], st.recv_ptr[has])
     finish = np.maximum(start, last[w]).tolist()
-    lb = np.bincount(st.pair_link, weights=plan.size[st.pair_task], minlength=r.cap.size)
+    lb = st.link_bytes(plan.size)
     edges = r.edges
     return CollectiveResult(finish, max(finish), {edges[i]: float(lb[i]) for i in np.flatnonzero(lb)})
 

@@ -34,6 +34,7 @@ def ring(b: PlanBuilder, w, steps: int, size, start, entry=None):
         b.deps(entry[:, 1], ids[0])
     b.deps(ids[:-1], ids[1:])  # own previous send
     b.deps(np.roll(ids[:-1], 1, axis=1), ids[1:])  # message received from predecessor
+    b.note_ring(int(ids[0, 0]), steps, q, entry is not None)
     return np.stack([ids[-1], np.roll(ids[-1], 1)], axis=1)
 
 

@@ -99,7 +99,7 @@ class _Solver:
     def add_new(self, now: float) -> np.ndarray:
         ids = np.concatenate(self.new) if len(self.new) > 1 else self.new[0]
         self.new = []
-        lk = self.st.links[ids]
+        lk = self.st.task_links(ids)
         rows, cols = np.nonzero(lk < self.nl)
         self.pf = np.concatenate([self.pf, rows + self.fid.size])
         new_links = lk[rows, cols]

@@ -23,6 +23,7 @@ class PlanBuilder:
         self._cols: list = []
         self._edges: list = []
         self.n = 0
+        self._rings: list = []  # (first id, steps, members, has entry) per ring()
 
     def tasks(self, src, dst, size=0.0, release=0.0, duration=0.0) -> np.ndarray:
         """Add tasks (broadcasting arguments); returns their ids."""
@@ -41,11 +42,23 @@ class PlanBuilder:
         ok = (before >= 0) & (after >= 0)
         self._edges.append((before[ok].ravel(), after[ok].ravel()))
 
+    def note_ring(self, first: int, steps: int, members: int, entry: bool) -> None:
+        """Record that tasks first .. first + steps*members - 1 form a ring (collectives.ring):
+        task first + k*members + i is member i's step k, after (k-1, i) and (k-1, i-1)."""
+        self._rings.append((first, steps, members, entry))
+
     def build(self) -> "Plan":
         cols = list(zip(*self._cols)) if self._cols else [[np.zeros(0)]] * 5
         src, dst, size, release, duration = (np.concatenate(c) for c in cols)
-        return Plan(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False), size,
+        plan = Plan(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False), size,
                     release, duration, self._edges)
+        # The whole plan is one ring (its two dependency sets only): structure in closed form.
+        if len(self._rings) == 1 and len(self._edges) == 2:
+            first, steps, q, entry = self._rings[0]
+            if first == 0 and not entry and steps * q == self.n and \
+                    plan.n_edges == 2 * (steps - 1) * q:
+                plan.ring = (steps, q)
+        return plan
 
 
 class Plan:
@@ -58,6 +71,7 @@ class Plan:
         self.n_edges = sum(e[0].size for e in edges)
         self._edges = edges
         self._csr = None
+        self.ring = None  # (steps, members) when the plan is one ring (PlanBuilder.note_ring)
 
     def _build_csr(self):
         if self._edges:

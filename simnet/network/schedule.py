@@ -34,39 +34,88 @@ def _expand(ptr: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
 
 
+def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Stable order grouping ``keys`` (ints in [0, n_keys)): a radix sort on narrow ints."""
+    for dt in (np.int16, np.int32):
+        if n_keys <= np.iinfo(dt).max:
+            return np.argsort(keys.astype(dt), kind="stable")
+    return np.argsort(keys, kind="stable")
+
+
+def _unique_inverse(keys: np.ndarray, n_keys: int):
+    """np.unique(keys, return_inverse=True) for ints in [0, n_keys), by marking when the
+    key range is small (no sort)."""
+    if n_keys > max(1 << 16, 4 * keys.size):
+        return np.unique(keys, return_inverse=True)
+    used = np.zeros(n_keys, bool)
+    used[keys] = True
+    uk = np.flatnonzero(used)
+    idx = np.zeros(n_keys, np.int64)
+    idx[uk] = np.arange(uk.size)
+    return uk, idx[keys]
+
+
 class Structure:
     """Routes, dependencies and levels of a plan on a router (no sizes or times).
 
-    ``links`` [n, L] link ids per task (padded with the sentinel ``n_links``; locals: all
-    sentinel), ``lat`` s per task, ``bneck`` B/s per task (inf for locals), ``ptr``/``succ``/
-    ``ndeps`` the dependency CSR, ``order`` tasks in topological levels (``bounds`` delimit
-    the levels), ``pred_lv`` [n, D] predecessors' positions in ``order`` (padded with n),
-    ``chained`` whether the plan is contention-free by structure, ``pair_task``/``pair_link``
-    the flow-link incidence of all transfers, ``recv``/``recv_ptr`` transfers grouped by
-    destination node.
+    ``route_of`` route id per task (locals: the empty route ``R``), ``r_links`` [R+1, L]
+    link ids per route (padded with the sentinel ``n_links``), so ``links`` [n, L] =
+    r_links[route_of]; ``lat`` s per task, ``bneck`` B/s per task (inf for locals),
+    ``ptr``/``succ``/``ndeps`` the dependency CSR, ``order`` tasks in topological levels
+    (``bounds`` delimit the levels; ``identity``: order is 0..n-1), ``pred_lv`` [n, D]
+    predecessors' positions in ``order`` (padded with n), ``chained`` whether the plan is
+    contention-free by structure, ``pair_task``/``pair_link`` the flow-link incidence of
+    all transfers, ``recv``/``recv_ptr`` transfers grouped by destination node.
+
+    Plans made of one ring (``plan.ring`` = (steps, members); see collectives.ring) get
+    their levels, predecessors and dependency CSR in closed form: task k*q + i is member
+    i's step k, at level k, after (k-1, i) and (k-1, i-1).
     """
 
     def __init__(self, plan, router):
         n = self.n = plan.n
         self.n_links = nl = router.cap.size
-        self.ptr, self.succ, self.ndeps = plan.ptr, plan.succ, plan.ndeps
+        ring = getattr(plan, "ring", None)
+        self._ring = ring
         self.is_xfer = plan.src != plan.dst
-        xi = np.flatnonzero(self.is_xfer)
         n_nodes = len(router.nodes)
-        keys = plan.src[xi] * n_nodes + plan.dst[xi]
-        ukeys, inv = np.unique(keys, return_inverse=True)
+        # Route every distinct (src, dst) once (a ring repeats its first step's pairs).
+        if ring is not None:
+            q = ring[1]
+            keys = plan.src[:q] * n_nodes + plan.dst[:q]
+            ukeys, inv = _unique_inverse(keys, n_nodes * n_nodes)
+            route_of = np.tile(inv, ring[0])
+        else:
+            xi = np.flatnonzero(self.is_xfer)
+            keys = plan.src[xi] * n_nodes + plan.dst[xi]
+            ukeys, inv = _unique_inverse(keys, n_nodes * n_nodes)
+        R = ukeys.size
         r_links, r_lat = router.routes(ukeys // n_nodes, ukeys % n_nodes)
         L = max(r_links.shape[1], 1)
-        self.links = np.full((n, L), nl, np.int64)
-        self.links[xi, :r_links.shape[1]] = np.where(r_links >= 0, r_links, nl)[inv]
-        self.lat = np.zeros(n)
-        self.lat[xi] = r_lat[inv]
-        self.bneck = np.append(router.cap, np.inf)[self.links].min(axis=1)
-        rows, cols = np.nonzero(self.links < nl)
-        self.pair_task, self.pair_link = rows, self.links[rows, cols]
-        by_dst = np.argsort(plan.dst[xi], kind="stable")
-        self.recv = xi[by_dst]
-        self.recv_ptr = np.searchsorted(plan.dst[xi][by_dst], np.arange(n_nodes + 1))
+        self.r_links = np.full((R + 1, L), nl, np.int64)  # row R: locals (no link)
+        self.r_links[:R, :r_links.shape[1]] = np.where(r_links >= 0, r_links, nl)
+        self.r_lat = np.append(r_lat, 0.0)
+        self.r_bneck = np.append(router.cap, np.inf)[self.r_links].min(axis=1)
+        if ring is None:
+            route_of = np.full(n, R, np.int64)
+            route_of[xi] = inv
+        else:
+            route_of = np.where(self.is_xfer, route_of, R)
+        self.route_of = route_of
+        self.lat = self.r_lat[route_of]
+        self.bneck = self.r_bneck[route_of]
+        self._links = self._pairs = self._csr = None
+        # Transfers grouped by destination node.
+        xi = np.flatnonzero(self.is_xfer) if ring is None or not self.is_xfer.all() else None
+        dx = plan.dst if xi is None else plan.dst[xi]
+        by_dst = _group_order(dx, n_nodes)
+        self.recv = by_dst if xi is None else xi[by_dst]
+        self.recv_ptr = np.searchsorted(dx[by_dst], np.arange(n_nodes + 1))
+        self._dup = None
+        if ring is not None:
+            self._ring_levels(*ring)
+            return
+        self._csr = (plan.ptr, plan.succ, plan.ndeps)
         # Predecessors, padded with the sentinel n: edges b -> a from the successor CSR.
         b = np.repeat(np.arange(n), np.diff(self.ptr))
         order = np.argsort(self.succ, kind="stable")
@@ -77,6 +126,7 @@ class Structure:
         pred[a, np.arange(a.size) - first[a]] = b
         levels = self._levels()
         self.order = np.concatenate(levels) if levels else np.zeros(0, np.int64)
+        self.identity = False
         self.bounds = np.cumsum([0] + [lv.size for lv in levels])
         pos = np.empty(n + 1, np.int64)
         pos[self.order] = np.arange(n)
@@ -84,7 +134,92 @@ class Structure:
         self.pred_lv = pos[pred[self.order]]
         self.level_of = np.repeat(np.arange(len(levels)), np.diff(self.bounds))[pos[:n]]
         self.chained = self._chained(pred)
-        self._dup = None
+
+    # -- closed forms for one ring ---------------------------------------------------------
+    def _ring_levels(self, steps: int, q: int) -> None:
+        n = self.n
+        self.order = np.arange(n)
+        self.identity = True
+        self.bounds = np.arange(0, n + 1, q)
+        self.level_of = np.repeat(np.arange(steps), q)
+        i = np.tile(np.arange(q), steps)
+        t = np.arange(n)
+        pred = np.empty((n, 2), np.int64)
+        pred[:, 0] = t - q  # own previous send
+        pred[:, 1] = t - q - i + (i - 1) % q  # message from the previous member
+        pred[:q] = n
+        self.pred_lv = pred
+        # Contention-free by structure iff no link carries two members' routes: then each
+        # link's transfers are one member's steps, each after the previous one.
+        r = self.route_of[:q] if self.is_xfer[:q].all() else np.zeros(0, np.int64)
+        lk = self.r_links[r]
+        lk = lk[lk < self.n_links]
+        self.chained = bool(self.is_xfer.all()) and np.unique(lk).size == lk.size
+        if self.chained:
+            self._dup = np.zeros(steps, bool)
+
+    def _ring_csr(self, steps: int, q: int):
+        n = self.n
+        inner = (steps - 1) * q  # tasks with successors: (k+1, i) and (k+1, i+1)
+        t = np.arange(inner)
+        succ = np.empty((inner, 2), np.int64)
+        succ[:, 0] = t + q
+        succ[:, 1] = t + q - t % q + (t + 1) % q
+        ptr = np.concatenate([np.arange(0, 2 * inner + 1, 2), np.full(n - inner, 2 * inner)])
+        ndeps = np.full(n, 2, np.int64)
+        ndeps[:q] = 0
+        return ptr, succ.ravel(), ndeps
+
+    # -- lazily built parts ----------------------------------------------------------------
+    def _deps(self):
+        if self._csr is None:
+            self._csr = self._ring_csr(*self._ring)
+        return self._csr
+
+    @property
+    def ptr(self):
+        return self._deps()[0]
+
+    @property
+    def succ(self):
+        return self._deps()[1]
+
+    @property
+    def ndeps(self):
+        return self._deps()[2]
+
+    @property
+    def links(self) -> np.ndarray:
+        """[n, L] link ids per task, padded with ``n_links``."""
+        if self._links is None:
+            self._links = self.r_links[self.route_of]
+        return self._links
+
+    def task_links(self, ids: np.ndarray) -> np.ndarray:
+        """links[ids] without building the whole table."""
+        return self.r_links[self.route_of[ids]] if self._links is None else self._links[ids]
+
+    def _pair_arrays(self):
+        if self._pairs is None:
+            cnt = (self.r_links < self.n_links).sum(axis=1)
+            rptr = np.concatenate([[0], np.cumsum(cnt)])
+            flat = self.r_links[self.r_links < self.n_links]  # row-major: a route's hops
+            per = cnt[self.route_of]
+            self._pairs = (np.repeat(np.arange(self.n), per),
+                           flat[_expand(rptr, self.route_of)])
+        return self._pairs
+
+    @property
+    def pair_task(self) -> np.ndarray:
+        return self._pair_arrays()[0]
+
+    @property
+    def pair_link(self) -> np.ndarray:
+        return self._pair_arrays()[1]
+
+    def link_bytes(self, size: np.ndarray) -> np.ndarray:
+        """Bytes per link: sum of ``size`` over the transfers crossing it (in task order)."""
+        return np.bincount(self.pair_link, weights=size[self.pair_task], minlength=self.n_links)
 
     def _levels(self) -> list:
         left = self.ndeps.copy()
@@ -141,7 +276,10 @@ def contention_free(st: Structure, plan) -> np.ndarray | None:
     dur = np.where(busy, size / st.bneck, 0.0)  # drain time; end = start + dur + post
     post = np.where(st.is_xfer, st.lat, plan.duration)
     o = st.order
-    rel, tx, post = plan.release[o], dur[o], post[o]
+    if st.identity:
+        rel, tx = plan.release, dur
+    else:
+        rel, tx, post = plan.release[o], dur[o], post[o]
     end = np.empty(n + 1)
     end[n] = -np.inf  # sentinel predecessor
     b = st.bounds
@@ -163,11 +301,13 @@ def contention_free(st: Structure, plan) -> np.ndarray | None:
                 continue
             if dup:
                 return None
-            lk = st.links[o[s][bz]]
+            lk = st.task_links(o[s][bz])
             if np.any(start[bz, None] < busy_until[lk]):
                 return None
             busy_until[lk] = drain[bz, None]  # later than any swept drain: starts after them
             busy_until[nl] = -np.inf
+    if st.identity:
+        return end[:n]
     out = np.empty(n)
     out[o] = end[:n]
     return out
