@@ -88,6 +88,23 @@ def test_backup_workers_change_trajectory_only_with_stragglers():
     assert _losses(stormy) != sync
 
 
+def test_coupled_run_equals_replayed_trace_for_synchronous_sgd(tmp_path):
+    """Backup workers without stragglers aggregate everyone: the coupled (timing-aware)
+    training must reproduce the replayed synchronous run exactly, timing included."""
+    base = tiny_scenario()
+    base["cluster"]["compute"] = {"kind": "fixed", "seconds": 0.01}
+    base["cluster"]["stragglers"] = {"kind": "none"}
+    base["compressors"] = [{"name": "qsgd", "levels": 7, "bucket_size": 128,
+                            "encode_s": 2e-4, "decode_s": 5e-5}]
+    base["run"] = {"iterations": 6, "eval_every": 3}
+    replayed = engine.run(loads(base), tmp_path / "replayed").summary
+    base["communication"] = {"backup_workers": 1}
+    coupled = engine.run(loads(base), tmp_path / "coupled").summary
+    assert replayed == coupled
+    assert (tmp_path / "replayed" / "results.jsonl").read_bytes() == \
+        (tmp_path / "coupled" / "results.jsonl").read_bytes()
+
+
 def _sweep_scenario():
     data = tiny_scenario()
     data["cluster"]["compute"] = {"kind": "fixed", "seconds": 0.002}
