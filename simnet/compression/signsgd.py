@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .coding import pack_fixed, unpack_fixed
 from .base import check_numel, register
 from .error_feedback import FeedbackCompressor
 
@@ -93,22 +94,20 @@ def read_f32(name: str, buf: memoryview, what: str) -> torch.Tensor:
 
 
 def pack_codes(codes: torch.Tensor, bits: int) -> bytes:
-    """Pack unsigned codes < 2**bits, `bits` per code, MSB first, zero padding at the end."""
-    c = codes.to(torch.uint8).cpu().numpy()
-    if bits > 1:
-        shifts = np.arange(bits - 1, -1, -1, dtype=np.uint8)
-        c = ((c[:, None] >> shifts) & 1).ravel()
-    return np.packbits(c).tobytes()
+    """Pack unsigned codes < 2**bits, `bits` per code, MSB first, zero padding at the end
+    (the bit layout of the quantizers' `fixed` format: coding.pack_fixed)."""
+    return pack_fixed(codes.reshape(-1).cpu(), bits).numpy().tobytes()
 
 
 def unpack_codes(name: str, buf: memoryview, count: int, bits: int) -> torch.Tensor:
     """Inverse of pack_codes (int64 codes); nonzero padding bits mean corruption."""
-    raw = np.unpackbits(np.frombuffer(buf, dtype=np.uint8))
-    if raw[count * bits :].any():
+    raw = torch.frombuffer(bytearray(buf), dtype=torch.uint8) if len(buf) else torch.zeros(0, dtype=torch.uint8)
+    if raw.numel() != packed_len(count, bits):
+        raise ValueError(f"{name}: expected {packed_len(count, bits)} bytes of codes, got {raw.numel()}")
+    spare = 8 * raw.numel() - count * bits
+    if spare and int(raw[-1]) & ((1 << spare) - 1):
         raise ValueError(f"{name}: payload has nonzero padding bits")
-    b = raw[: count * bits].reshape(count, bits).astype(np.int64)
-    weights = 1 << np.arange(bits - 1, -1, -1, dtype=np.int64)
-    return torch.from_numpy(b @ weights)
+    return unpack_fixed(raw, count, bits).to(torch.int64)
 
 
 def packed_len(count: int, bits: int) -> int:

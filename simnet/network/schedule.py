@@ -104,7 +104,7 @@ class Structure:
         self.route_of = route_of
         self.lat = self.r_lat[route_of]
         self.bneck = self.r_bneck[route_of]
-        self._links = self._pairs = self._csr = None
+        self._links = self._pairs = self._csr = self._lb = None
         # Transfers grouped by destination node.
         xi = np.flatnonzero(self.is_xfer) if ring is None or not self.is_xfer.all() else None
         dx = plan.dst if xi is None else plan.dst[xi]
@@ -218,8 +218,32 @@ class Structure:
         return self._pair_arrays()[1]
 
     def link_bytes(self, size: np.ndarray) -> np.ndarray:
-        """Bytes per link: sum of ``size`` over the transfers crossing it (in task order)."""
-        return np.bincount(self.pair_link, weights=size[self.pair_task], minlength=self.n_links)
+        """Bytes per link: sum of ``size`` over the transfers crossing it, in task order.
+
+        A link on one route only gets that route's sum (same additions in the same order);
+        links shared by several routes sum over their pairs."""
+        if self._lb is None:
+            valid = self.r_links < self.n_links
+            rr = np.nonzero(valid)[0]
+            lk = self.r_links[valid]
+            n_routes = np.bincount(lk, minlength=self.n_links)
+            single = n_routes[lk] == 1
+            multi_r = np.zeros(self.r_links.shape[0], bool)
+            multi_r[rr[~single]] = True
+            tasks = np.flatnonzero(multi_r[self.route_of])
+            cnt = valid.sum(axis=1)
+            rptr = np.concatenate([[0], np.cumsum(cnt)])
+            pos = _expand(rptr, self.route_of[tasks])
+            keep = n_routes[lk[pos]] > 1
+            self._lb = (lk[single], rr[single], np.repeat(tasks, cnt[self.route_of[tasks]])[keep],
+                        lk[pos][keep])
+        lk1, r1, pt, pl = self._lb
+        out = np.bincount(pl, weights=size[pt], minlength=self.n_links) if pl.size else \
+            np.zeros(self.n_links)
+        if lk1.size:
+            per_route = np.bincount(self.route_of, weights=size, minlength=self.r_links.shape[0])
+            out[lk1] = per_route[r1]
+        return out
 
     def _levels(self) -> list:
         left = self.ndeps.copy()
