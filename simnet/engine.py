@@ -24,6 +24,8 @@ from .scenario import Scenario, Variant, dump, expand_sweep
 from .state import RunState, TraceCache
 from .training import (Trace, choose_collective, flops_compute_s, measure_codec, measure_compute, pick_device,
                        setup_workload, trace_key, train)
+from .codec_model import modelled_codec_s
+from .workload import gpus
 from .workload.workers import Workers
 
 __all__ = ["run", "RunOutput", "pin_measurements"]
@@ -49,7 +51,8 @@ class Progress:
 def pin_measurements(scenario: Scenario) -> Scenario:
     """Pin what the scenario leaves to measurement on this device: `compute: measured`
     becomes fixed seconds, and each compressor gets its encode_s / decode_s (seconds for
-    one worker's real gradient), measured on a gradient of the initial model."""
+    one worker's real gradient), measured on a gradient of the initial model, or modelled
+    on the GPU when compute is `flops` (simnet.codec_model)."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     compute = scenario.cluster.compute
     if compute.kind == "measured":
@@ -63,7 +66,12 @@ def pin_measurements(scenario: Scenario) -> Scenario:
                         np.random.SeedSequence(54321), device)
         grad = probe.gradients()[0][0]
         for i in unpinned:
-            encode_s, decode_s = measure_codec(scenario.compressors[i], grad, device)
+            spec = scenario.compressors[i]
+            if compute.kind == "flops":  # a modelled GPU: do not charge it this CPU's codec
+                bandwidth = gpus.get(compute.gpu).memory_bandwidth
+                encode_s, decode_s = modelled_codec_s(spec.name, probe.numel, bandwidth)
+            else:
+                encode_s, decode_s = measure_codec(spec, grad, device)
             data["compressors"][i].setdefault("encode_s", encode_s)
             data["compressors"][i].setdefault("decode_s", decode_s)
     return Scenario.model_validate(data)

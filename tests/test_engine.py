@@ -166,3 +166,20 @@ def test_sweep_on_dask_matches(uninterrupted, tmp_path):
                                   dashboard_address=None) as cluster:
         engine.run(loads(_sweep_scenario()), tmp_path, scheduler=cluster.scheduler_address)
     _same_results(uninterrupted, tmp_path)
+
+
+def test_flops_compute_models_codec_time_on_the_gpu():
+    from simnet.codec_model import modelled_codec_s
+    from simnet.workload import gpus
+
+    data = tiny_scenario()
+    data["cluster"]["compute"] = {"kind": "flops", "gpu": "A100", "efficiency": 0.5}
+    data["compressors"] = [{"name": "none"}, {"name": "qsgd", "levels": 7}]
+    pinned = engine.pin_measurements(loads(data))
+    numel = 64 * 128 + 128 + 128 * 10 + 10
+    one_pass = 4 * numel / gpus.get("A100").memory_bandwidth
+    none, qsgd = pinned.compressors
+    assert (none.encode_s, none.decode_s) == (0.0, 0.0)
+    assert qsgd.encode_s == pytest.approx(6 * one_pass) and qsgd.decode_s == pytest.approx(3 * one_pass)
+    assert modelled_codec_s("fp16", numel, 1.0) == (6.0 * numel, 6.0 * numel)
+    assert pinned.cluster.compute.seconds > 0
