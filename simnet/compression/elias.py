@@ -107,7 +107,7 @@ class Prepared:
     def payload(self) -> bytes:
         lengths, _ = write_fields(self.bits, np.full(self.bits.size, self.w))
         stream, _ = write_fields(self.values, self.widths)
-        return b"".join([header("elias", self.q.numel), scales_bytes(self.q), lengths.tobytes(),
+        return b"".join([header("elias", self.q.numel), scales_bytes(self.q.scales), lengths.tobytes(),
                          stream.tobytes()])
 
 

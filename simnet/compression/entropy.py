@@ -94,7 +94,7 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     words = np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.int64)
     if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
         return None
-    return b"".join([header("entropy", n), scales_bytes(q), freq.astype(">u2").tobytes(),
+    return b"".join([header("entropy", n), scales_bytes(q.scales), freq.astype(">u2").tobytes(),
                      x.astype(">u4").tobytes(), words.astype(">u2").tobytes()])
 
 

@@ -10,8 +10,8 @@ zero bucket (scale 0) gives all-zero indices.
 Per coordinate Var[Q(v_i)] = scale² (b - r)(r - a): `exact_variance` sums to the exact
 E‖Q(v) - v‖², the oracle that Monte-Carlo tests compare against.
 
-Randomness: one `torch.rand(padded shape, generator=g)` draw per call, so a seeded generator
-gives bit-identical indices on every run.
+Randomness: one draw of uniforms per call (`uniforms.py`: float32 multiples of 2^-24), so a
+seeded generator gives bit-identical indices on every run.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
+from .uniforms import uniforms
+
 __all__ = [
     "Grid", "uniform_grid", "exponential_grid", "to_buckets", "bucket_scales",
-    "stochastic_round", "dequantize", "exact_variance", "nonzero_probability",
+    "stochastic_round", "round_with", "dequantize", "exact_variance", "nonzero_probability",
 ]
 
 
@@ -76,13 +78,6 @@ def bucket_scales(xb: torch.Tensor, norm: str) -> torch.Tensor:
     raise ValueError(f"unknown norm {norm!r}")
 
 
-def _uniforms(shape, generator, device) -> torch.Tensor:
-    if generator is None:
-        return torch.rand(shape, device=device)
-    u = torch.rand(shape, generator=generator, device=generator.device)
-    return u.to(device)  # a CPU generator with CUDA data: same bits as on CPU
-
-
 def stochastic_round(
     xb: torch.Tensor, scales: torch.Tensor, grid: Grid, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,15 +85,20 @@ def stochastic_round(
 
     The index dtype is uint8 when the grid has <= 256 points, else int32.
     """
+    return round_with(xb, scales, grid, uniforms(xb.shape, generator, xb.device))
+
+
+def round_with(xb: torch.Tensor, scales: torch.Tensor, grid: Grid, u: torch.Tensor):
+    """`stochastic_round` given its uniforms `u` (shape of xb): round up iff u < P(round up)."""
     safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(-1)
-    u = _uniforms(xb.shape, generator, xb.device)
     dtype = torch.uint8 if grid.size <= 256 else torch.int32
     if grid.kind == "uniform":
         s = grid.size - 1
-        t = xb.abs().mul_(s / safe)  # r·s
-        # truncation = floor (t >= 0); clamping lo (not t) also absorbs a norm rounded low
-        lo = t.to(dtype).clamp_(max=s - 1)
-        idx = lo.add_(u < t.sub_(lo))  # frac = r·s - lo is P(round up)
+        t = xb.abs().mul_(s / safe)  # r·s >= 0
+        lo = t.to(dtype)  # truncation = floor
+        # P(up) = frac(r·s), exact in float; r·s >= s (r = 1, or a norm rounded low) gives
+        # lo = s, and the clamp keeps it there
+        idx = lo.add_(u < t.frac_()).clamp_(max=s)
     elif grid.kind == "exponential":
         s = grid.size - 2
         r = xb.abs().div_(safe).clamp_(max=1.0)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from . import wire
 from .base import Compressor, check_gradient, check_numel
-from .quantize import Grid, bucket_scales, stochastic_round, to_buckets
+from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
+from .uniforms import fill, stream_seed
 
 ENCODINGS = ("fixed", "elias", "entropy", "auto")
+CHUNK_COORDS = 1 << 18  # coordinates per chunk of the CPU `fixed` encoder (1 MiB of float32)
 
 
 def _int_param(name: str, value, low: int, high: int) -> int:
@@ -85,23 +88,53 @@ class GridQuantizer(Compressor):
         return {"name": self.name, "levels": self.levels, "bucket_size": self.bucket_size,
                 "encoding": self.encoding}
 
-    def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d]).
+    def bucket_scales(self, xb: torch.Tensor) -> torch.Tensor:
+        """Per-bucket scales of [..., B, d] buckets (float32 [..., B]).
 
         Raises ValueError for NaN/Inf: checked on the scales (a NaN or Inf coordinate makes its
-        bucket's scale non-finite), which saves check_gradient's full pass over x.
+        bucket's scale non-finite), which saves check_gradient's full pass over the input.
         """
-        xb = to_buckets(x, self.bucket_size)
         scales = bucket_scales(xb, self.norm)
         if scales.numel() and not bool(torch.isfinite(scales).all()):
-            check_gradient(x.reshape(-1))  # NaN/Inf -> ValueError; else the norm overflowed
+            check_gradient(xb.reshape(-1))  # NaN/Inf -> ValueError; else the norm overflowed
             scales = bucket_scales(xb.double(), self.norm).float()
             if not bool(torch.isfinite(scales).all()):
                 raise ValueError("gradient too large: a bucket norm overflows float32")
-        if self.levels > 1024:  # float32 r·s would lose the fraction that sets P(round up)
-            xb = xb.double()
-        idx, neg = stochastic_round(xb, scales, self.grid, generator)
+        return scales
+
+    def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
+        xb = to_buckets(x, self.bucket_size)
+        scales = self.bucket_scales(xb)
+        idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
         return scales, idx, neg
+
+    def _precise(self, xb: torch.Tensor) -> torch.Tensor:
+        # float32 r·s would lose the fraction that sets P(round up) beyond ~1024 levels
+        return xb.double() if self.levels > 1024 else xb
+
+    def _encode_fixed_cpu(self, x: torch.Tensor, generator: torch.Generator | None) -> bytes:
+        """The `fixed` payload of a CPU tensor, chunk by chunk: the same bytes as quantize ->
+        wire.encode (the same uniforms, drawn per chunk from the same stream), but with every
+        temporary cache-sized and reused instead of full-size (each fresh full-size array costs
+        page faults comparable to a pass over the gradient)."""
+        n, d, grid = x.numel(), self.bucket_size, self.grid
+        xb = to_buckets(x, d)
+        scales = self.bucket_scales(xb)
+        seed = stream_seed(generator)
+        rows = wire.chunk_rows(d, CHUNK_COORDS)
+        out, pos = wire.fixed_frame(scales, n, d, grid)
+        u = np.empty(rows * d, np.float32)
+        for r0 in range(0, xb.shape[0], rows):
+            xc = xb[r0:r0 + rows]
+            uc = u[:xc.numel()]
+            fill(seed, uc, r0 * d)
+            idx, neg = round_with(self._precise(xc), scales[r0:r0 + rows], grid,
+                                  torch.from_numpy(uc).view(xc.shape))
+            packed = wire.pack_fields(idx, neg, grid, n - r0 * d)
+            out[pos:pos + packed.size] = packed
+            pos += packed.size
+        return out.tobytes()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -112,6 +145,9 @@ class GridQuantizer(Compressor):
         x = self._prepare(x)
         if x.dim() != 1:
             check_gradient(x)
+        if self.encoding == "fixed" and x.device.type == "cpu" and (
+                generator is None or generator.device.type == "cpu"):
+            return self._encode_fixed_cpu(x, generator)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)

@@ -21,6 +21,7 @@ import torch
 
 from .base import register
 from .error_feedback import FeedbackCompressor
+from .uniforms import uniforms
 from .signsgd import (
     HEADER_BYTES,
     check_bucket_size,
@@ -59,7 +60,7 @@ class TernGrad(FeedbackCompressor):
         # |x_i| / max|x| <= 1 exactly in IEEE division; a zero bucket keeps probability 0.
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         prob = (magnitude / safe[:, None]).flatten()[:n]
-        keep = torch.rand(n, generator=generator, device=x.device) < prob
+        keep = uniforms(n, generator, x.device) < prob
         codes = keep.to(torch.uint8) * (1 + (x < 0).to(torch.uint8))
         return write_header(n) + f32_bytes(scale) + pack_codes(codes, 2)
 

@@ -19,6 +19,7 @@ inside the grid, no sign on a zero level, zero padding bits, zero buckets that s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -84,18 +85,41 @@ def fixed_nbytes(numel: int, d: int, grid: Grid) -> int:
     return h if numel == 0 else h + 4 * -(-numel // d) + -(-numel * (grid.index_bits + 1) // 8)
 
 
-def scales_bytes(q: Quantized) -> bytes:
-    return q.scales.detach().cpu().numpy().astype(">f4").tobytes()
+def scales_bytes(scales: torch.Tensor) -> bytes:
+    """float32 scales, big-endian."""
+    return scales.detach().cpu().numpy().astype(">f4").tobytes()
+
+
+def pack_fields(idx: torch.Tensor, neg: torch.Tensor, grid: Grid, count: int) -> np.ndarray:
+    """The first `count` (sign, level index) fields of idx/neg, k bits each, packed MSB first
+    (uint8 numpy); a whole number of bytes when count·k is a multiple of 8."""
+    w = grid.index_bits
+    wide = torch.uint8 if w + 1 <= 8 else torch.int64
+    fields = idx.to(wide) | (neg.to(wide) << w)
+    return pack_fixed(fields.reshape(-1)[:count], w + 1).cpu().numpy()
+
+
+def chunk_rows(d: int, coords: int) -> int:
+    """Buckets per chunk of about `coords` coordinates such that a chunk holds a multiple of 8
+    coordinates: its fields then fill whole bytes and its uniforms start at an even draw."""
+    step = 8 // np.gcd(d, 8)
+    return max(step, coords // d // step * step)
+
+
+def fixed_frame(scales: torch.Tensor, numel: int, d: int, grid: Grid) -> tuple[np.ndarray, int]:
+    """A `fixed` payload buffer with header and scales written: (uint8 array, field offset)."""
+    out = np.empty(fixed_nbytes(numel, d, grid), np.uint8)
+    head = header("fixed", numel)
+    out[:len(head)] = np.frombuffer(head, np.uint8)
+    pos = len(head) + 4 * scales.numel()
+    out[len(head):pos] = np.frombuffer(scales_bytes(scales), np.uint8)
+    return out, pos
 
 
 def _encode_fixed(q: Quantized, grid: Grid, d: int) -> bytes:
-    w = grid.index_bits
-    if w + 1 <= 8:
-        fields = q.idx.to(torch.uint8) | (q.neg.to(torch.uint8) << w)
-    else:
-        fields = q.idx.to(torch.int64) | (q.neg.to(torch.int64) << w)
-    packed = pack_fixed(fields.reshape(-1)[: q.numel], w + 1)
-    return header("fixed", q.numel) + scales_bytes(q) + packed.cpu().numpy().tobytes()
+    out, pos = fixed_frame(q.scales, q.numel, d, grid)
+    out[pos:] = pack_fields(q.idx, q.neg, grid, q.numel)
+    return out.tobytes()
 
 
 def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
@@ -145,6 +169,16 @@ def signed_levels(grid: Grid, w: int) -> torch.Tensor:
     return lut
 
 
+@lru_cache(maxsize=32)
+def byte_table(grid: Grid, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For k in {1, 2, 4, 8}: byte -> its 8/k coefficients sgn·level (float32 [256, 8/k]),
+    and byte -> whether any of its fields is invalid (bool [256])."""
+    per = 8 // k
+    fields = (np.arange(256)[:, None] >> (8 - k * (np.arange(per) + 1))) & ((1 << k) - 1)
+    table = signed_levels(grid, k - 1).numpy()[fields]
+    return np.ascontiguousarray(table, np.float32), np.isnan(table).any(1)
+
+
 def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
     expect = fixed_nbytes(numel, d, grid)
     if len(payload) != expect:
@@ -152,17 +186,24 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
                          f"numel={numel}, bucket_size={d}, {grid.size} levels")
     scales = read_scales(payload, numel, d)
     k = grid.index_bits + 1
-    body = np.frombuffer(payload, np.uint8, offset=header_nbytes(numel) + 4 * scales.size).copy()
+    body = np.frombuffer(payload, np.uint8, offset=header_nbytes(numel) + 4 * scales.size)
     pad = 8 * body.size - numel * k
     if pad and int(body[-1]) & ((1 << pad) - 1):
         raise ValueError("corrupt payload: nonzero padding bits after the last field")
-    fields = unpack_fixed(torch.from_numpy(body), numel, k).numpy()
-    coeff = signed_levels(grid, k - 1).numpy()[fields]  # numpy: uint8 indices, no int64 copy
-    if np.isnan(coeff).any():  # the table marks invalid fields with NaN
+    if 8 % k == 0:  # whole fields per byte: one table lookup per byte gives its coefficients
+        table, invalid = byte_table(grid, k)
+        bad = np.take(invalid, body).any()
+        # each row of the table is one uint64 for k = 4 (two float32): a 1-D take is fastest
+        rows = table.view(np.dtype((np.void, table.shape[1] * 4))).reshape(-1)
+        coeff = np.take(rows, body).view(np.float32)[:numel]
+    else:
+        fields = unpack_fixed(torch.from_numpy(body.copy()), numel, k).numpy()
+        coeff = signed_levels(grid, k - 1).numpy()[fields]  # numpy: uint8 indices, no int64 copy
+        bad = np.isnan(coeff).any()  # the table marks invalid fields with NaN
+    if bad:
         raise ValueError("corrupt payload: a level index is outside the grid "
                          "(or a zero level carries a sign)")
-    coeff = torch.from_numpy(coeff)
-    return scales, coeff
+    return scales, torch.from_numpy(coeff)
 
 
 def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Tensor:

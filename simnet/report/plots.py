@@ -168,6 +168,8 @@ def speedup_sweep(data: RunData) -> bytes | None:
         ax.set_xticks(xs, ticks, rotation=20 if len(ticks) > 4 else 0)
         ax.minorticks_off()
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    labelled = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if labelled:  # a panel is empty when no compressor reached the target
+        labelled[0].legend(fontsize=7)
     fig.tight_layout()
     return png(fig)
