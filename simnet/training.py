@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import compression, seeds
+from . import __version__, compression, seeds
 from .scenario import SUMMING_COLLECTIVES, CompressorSpec, Scenario
 from .workload import build_model, load_dataset
 from .workload.workers import Workers
@@ -80,6 +80,7 @@ def trace_key(scenario: Scenario, spec: CompressorSpec) -> str:
     only when training is coupled to timing (backup workers)."""
     comm = scenario.communication
     content = {
+        "simnet": __version__,  # a release may change encoders' draws or the training loop
         "workload": scenario.workload.model_dump(mode="json"),
         "compressor": {"name": spec.name, **spec.params()},
         "workers": scenario.cluster.workers,
@@ -156,13 +157,16 @@ def flops_compute_s(scenario: Scenario) -> tuple[float, float]:
 
 
 def measure_codec(spec: CompressorSpec, grad: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    """Median encode and decode seconds of one real gradient on this device."""
+    """Median encode and decode (+ adding into the running sum) seconds of one real gradient
+    on this device."""
     comp = compression.get(spec.name, **spec.params())
     gen = torch.Generator(device=device)
     gen.manual_seed(0)
     payload = comp.encode(grad, generator=gen)
     enc = _median_time(lambda: comp.encode(grad, generator=gen), 5, device)
-    dec = _median_time(lambda: comp.decode(payload, grad.numel()), 5, device)
+    total = torch.zeros(grad.numel(), device=device)
+    # a worker adds each decoded payload into its running sum: charged with the decode
+    dec = _median_time(lambda: total.add_(comp.decode(payload, grad.numel()).to(device)), 5, device)
     return enc, dec
 
 
@@ -218,7 +222,7 @@ def train(scenario: Scenario, spec: CompressorSpec,
                 decoded[k, lo:hi] = comps[k][b].decode(payload, hi - lo)
         totals = [sum(s) for s in sizes]
         keep = arrivals.included(it - 1, totals) if arrivals else [True] * K
-        mean = decoded[torch.tensor(keep)].mean(dim=0)
+        mean = compression.average(decoded[k] for k in range(K) if keep[k])
         reply = 0
         if collective == "ps":  # the server re-encodes the aggregate it sends back
             for b, (lo, hi) in enumerate(buckets):

@@ -5,6 +5,7 @@
     y = c.decode(payload, numel=x.numel())
 """
 
+from .aggregate import average  # noqa: F401
 from .base import Compressor, get, names, register  # noqa: F401
 
 # Importing a method's module registers it.

@@ -71,6 +71,7 @@ def run_train(task: dict, rank: int) -> dict:
         comm = sum(s.communication_s for s in stats)
         rec = {"iteration": it, "start_s": t0, "end_s": t1, "compute_s": (t1 - t0) - enc - comm,
                "encode_s": enc, "communication_s": comm, "loss": float(loss.item()),
+               "encode_only_s": sum(s.encode_s for s in stats),
                "payload_bytes": sum(s.payload_bytes for s in stats),
                "wire_bytes": sum(s.wire_bytes for s in stats),
                "collective": stats[0].collective if stats else ""}

@@ -7,7 +7,7 @@ the bytes on the wire are the bytes the simulator predicts with:
   all-gather needs equal sizes, so each rank first all-gathers its payload length (one int64),
   then all-gathers its payload as a uint8 tensor padded to the longest one (in 64 KiB
   chunks issued together); every rank decodes
-  the K payloads and averages them (`torch.stack(...).mean(0)`, as the simulator does);
+  the K payloads and averages them (`compression.average`, as the simulator does);
 * summable payloads (none: fp32, fp16): all-reduce (sum) in the wire dtype, then / K;
 * powersgd: real two-round PowerSGD (all-reduce P, orthogonalise, all-reduce Q) with the
   compressor's own shapes, warm start and error-feedback memory.
@@ -78,7 +78,7 @@ def allgather_mean(comp, x: torch.Tensor, generator=None, group=None) -> tuple[t
     t1 = _now()
     payloads = allgather_bytes(payload, group)
     t2 = _now()
-    mean = torch.stack([comp.decode(p, x.numel()) for p in payloads]).mean(dim=0)
+    mean = compression.average(comp.decode(p, x.numel()) for p in payloads)
     st.encode_s, st.communication_s, st.decode_s = t1 - t0, t2 - t1, _now() - t2
     st.payload_bytes = len(payload)
     st.wire_bytes = max(len(p) for p in payloads)
