@@ -83,8 +83,11 @@ def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration:
         rows.append(_row(name, "collective", c, pay["wire_bytes"], comm, pay["median_s"]))
         compute, enc, dec = _pinned_costs(train)
         decode = K * dec if c == "allgather" else dec
-        rows.append(_row(name, "iteration", c, pay["wire_bytes"], compute + enc + comm + decode,
-                         _measured_iteration(train)))
+        row = _row(name, "iteration", c, pay["wire_bytes"], compute + enc + comm + decode,
+                   _measured_iteration(train))
+        row["predicted_parts_s"] = {"compute": compute, "encode": enc, "communication": comm,
+                                    "decode": decode}
+        rows.append(row)
     report = {"workers": K, "rate_bps": rate, "calibration": cal, "rows": rows,
               "probe_bps": run.get("probe_bps"), "warnings": run.get("warnings", [])}
     if out_dir is not None:

@@ -3,7 +3,7 @@
 Per cluster (2 and 3 ranks at 50 and 100 Mbit/s): calibrate, then the all-gather of real
 QSGD payloads (topk until qsgd is registered) and the ring all-reduce of a real fp32
 gradient must match the calibrated prediction within 5% (median absolute relative error);
-one whole fp32 DDP iteration, compute included, within 10%.
+one whole fp32 DDP iteration (median of 10, the slowest rank's), compute included, within 10%.
 """
 
 import os
@@ -42,7 +42,7 @@ def report(request, tmp_path_factory):
     if not OK:
         pytest.skip(f"emulated cluster unavailable: {WHY}")
     k, mbit = request.param
-    rep = validate(scenario(k, mbit), tmp_path_factory.mktemp("val"), iterations=4, repeats=5,
+    rep = validate(scenario(k, mbit), tmp_path_factory.mktemp("val"), iterations=10, repeats=5,
                    force=True, timeout_s=240)
     print(format_table(rep))
     if rep["probe_bps"] < 10 * rep["rate_bps"]:  # DESIGN §7: else the CPU is what we measure
@@ -64,3 +64,7 @@ def test_fp32_iteration_matches_prediction(report):
         pytest.skip(f"{report['workers']} ranks on {os.cpu_count()} cores: compute contends")
     row = next(r for r in report["rows"] if r["what"] == "iteration" and r["compressor"] == "none")
     assert abs(row["rel_error"]) <= 0.10, format_table(report)
+    # The QSGD iteration is printed, not asserted: on this 2-core VM its pinned compute and
+    # encode times (a few ms each) vary by ~40% from run to run, and the error with them
+    # (-5% to -14% measured); see issue 7.
+    assert set(row["predicted_parts_s"]) == {"compute", "encode", "communication", "decode"}
