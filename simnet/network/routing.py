@@ -55,6 +55,7 @@ class Router:
             bad = self.edges[int(np.flatnonzero(~(self.cap > 0))[0])]
             raise ValueError(f"topology.bandwidth: link {bad} has non-positive bandwidth")
         n = len(self.nodes)
+        self._edge_key = self.e_src * n + self.e_dst  # ascending and unique: edges are sorted
         # Reverse CSR (in-edges grouped by head) for BFS towards a destination.
         order = np.argsort(self.e_dst, kind="stable")
         self._in_src = self.e_src[order]
@@ -149,23 +150,47 @@ class Router:
         links = np.full((P, max(L, 0)), -1, dtype=np.int64)
         h = _mix(src.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + dst.astype(np.uint64))
         cur = src.copy()
-        optr = self._out_ptr
+        n = len(self.nodes)
         for hop in range(L):
             act = np.flatnonzero(dist_src > hop)
-            c = cur[act]
-            lo, deg = optr[c], optr[c + 1] - optr[c]
-            rows = np.repeat(np.arange(act.size), deg)
-            e = np.repeat(lo - np.cumsum(deg) + deg, deg) + np.arange(rows.size)
-            want = (dist_src[act] - hop - 1)[rows]
-            ok = np.flatnonzero(dm[slot[act][rows], self.e_dst[e]] == want)
-            cnt = np.bincount(rows[ok], minlength=act.size)
-            first = np.cumsum(cnt) - cnt
-            hh = _mix(h[act] + np.uint64(hop)) if hop else h[act]
-            pick = e[ok[first + (hh % cnt.astype(np.uint64)).astype(np.int64)]]
-            links[act, hop] = pick
-            cur[act] = self.e_dst[pick]
+            # Last hop: the one edge cur -> dst (a DiGraph has no parallel edges), found by
+            # key; enumerating a switch's p out-edges for p² pairs would cost p³.
+            last = dist_src[act] == hop + 1
+            a = act[last]
+            links[a, hop] = np.searchsorted(self._edge_key, cur[a] * n + dst[a])
+            cur[a] = dst[a]
+            for part in self._by_degree(act[~last], cur):
+                self._hop(part, hop, cur, dist_src, dm, slot, h, links)
         lat = np.where(links >= 0, self.lat[links], 0.0).sum(axis=1) if L else np.zeros(P)
         return links, lat
+
+    def _by_degree(self, act: np.ndarray, cur: np.ndarray, budget: int = 1 << 21):
+        """Split pairs into parts whose current nodes have about `budget` out-edges in all
+        (at most budget + the largest degree): bounded memory for the candidate edges."""
+        deg = np.diff(self._out_ptr)[cur[act]]
+        total = np.cumsum(deg)
+        if not act.size or total[-1] <= budget:
+            yield act
+            return
+        cuts = np.searchsorted(total, np.arange(budget, total[-1], budget), side="right")
+        yield from (part for part in np.split(act, np.unique(cuts)) if part.size)
+
+    def _hop(self, act, hop, cur, dist_src, dm, slot, h, links) -> None:
+        """One hop of pairs `act`: among cur's out-edges one hop closer to the destination
+        (in edge-id order), the hash of (src, dst, hop) picks one."""
+        optr = self._out_ptr
+        c = cur[act]
+        lo, deg = optr[c], optr[c + 1] - optr[c]
+        rows = np.repeat(np.arange(act.size), deg)
+        e = np.repeat(lo - np.cumsum(deg) + deg, deg) + np.arange(rows.size)
+        want = (dist_src[act] - hop - 1)[rows]
+        ok = np.flatnonzero(dm[slot[act][rows], self.e_dst[e]] == want)
+        cnt = np.bincount(rows[ok], minlength=act.size)
+        first = np.cumsum(cnt) - cnt
+        hh = _mix(h[act] + np.uint64(hop)) if hop else h[act]
+        pick = e[ok[first + (hh % cnt.astype(np.uint64)).astype(np.int64)]]
+        links[act, hop] = pick
+        cur[act] = self.e_dst[pick]
 
     def path(self, u, v) -> list:
         """Route from node u to node v as a list of (u, v) edges (for inspection/tests)."""
