@@ -6,7 +6,8 @@ Iteration t uses samples order[t*K*B : (t+1)*K*B] of an epoch-wise seeded permut
 worker k taking the k-th block of B: K workers see exactly the union batch one worker of
 batch K*B would see (the equivalence the tests check).
 
-All K gradients come from ONE batched call where the model allows it: torch.func's
+All K gradients come from ONE batched call where the model allows it (and, on CPU, where it
+pays: not for convolutions): torch.func's
 `vmap(grad_and_value(loss))` over the worker dimension, with the parameters passed in by
 `functional_call`. Models with BatchNorm running statistics or recurrent layers (see
 `profile.vmappable`) use a loop over workers instead; so does `batched=False`. In the loop,
@@ -37,7 +38,9 @@ class Workers:
         seed_sequence: seeds the sampling order (numpy SeedSequence child for data).
         device: torch device for compute.
         batched: True forces one vmapped call (error if the model cannot), False forces the
-            per-worker loop, None (default) batches whenever `profile.vmappable(model)`.
+            per-worker loop, None (default) batches when `profile.vmappable(model)` and it
+            pays: on CUDA always; on CPU only without convolutions (vmapped convolutions ran
+            at 0.6x the loop's speed on a 2-core CPU, `python -m simnet.bench workers`).
     """
 
     def __init__(self, model: nn.Module, data: Dataset, workers: int, batch_size: int,
@@ -60,7 +63,9 @@ class Workers:
         if batched and not can:
             raise ValueError("this model has BatchNorm running statistics or recurrent layers; "
                              "its gradients cannot be vmapped (use batched=None or False)")
-        self.batched = can if batched is None else batched
+        pays = device.type != "cpu" or not any(isinstance(m, nn.modules.conv._ConvNd)
+                                               for m in self.model.modules())
+        self.batched = (can and pays) if batched is None else batched
         self._grad_fn = None
 
     def next_indices(self) -> np.ndarray:

@@ -64,6 +64,12 @@ def test_batchnorm_and_lstm_fall_back_to_the_loop(digits):
     assert loss > 0 and 0 <= accuracy <= 1
 
 
+def test_default_batches_where_it_pays_on_cpu(digits):
+    assert _workers(build_model("mlp", digits, hidden=[16]), digits, 2, 4).batched
+    assert not _workers(build_model("resnet_small", digits), digits, 2, 4).batched
+    assert _workers(build_model("resnet_small", digits), digits, 2, 4, batched=True).batched
+
+
 def test_layer_sizes_and_flops(digits):
     w = _workers(build_model("resnet_small", digits), digits, 2, 4)
     sizes = w.layer_sizes()
