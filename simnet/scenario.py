@@ -61,7 +61,7 @@ class Workload(_Strict):
     hidden: Optional[list[int]] = Field(None, description="mlp: hidden layer widths (default [256, 256])")
     arch: dict[str, Any] = Field(default_factory=dict, description="the model's architecture parameters")
     batched: Optional[bool] = Field(None, description="K workers' gradients in one vmap call "
-                                                      "(default: where the model allows)")
+                                                      "(default: where the model allows; on CPU not for convolutions)")
     optimizer: Optimizer = Optimizer()
     device: Optional[str] = Field(None, description="torch device; default CUDA when present")
 
