@@ -163,10 +163,10 @@ def measure_codec(spec: CompressorSpec, grad: torch.Tensor, device: torch.device
     gen = torch.Generator(device=device)
     gen.manual_seed(0)
     payload = comp.encode(grad, generator=gen)
-    enc = _median_time(lambda: comp.encode(grad, generator=gen), 5, device)
+    enc = _median_time(lambda: comp.encode(grad, generator=gen), 15, device)
     total = torch.zeros(grad.numel(), device=device)
     # a worker adds each decoded payload into its running sum: charged with the decode
-    dec = _median_time(lambda: total.add_(comp.decode(payload, grad.numel()).to(device)), 5, device)
+    dec = _median_time(lambda: total.add_(comp.decode(payload, grad.numel()).to(device)), 15, device)
     return enc, dec
 
 

@@ -91,7 +91,7 @@ def _pin(sc, task: dict, rank: int) -> dict:
     from .bench import rank_gradient
 
     dist.barrier()
-    compute = measure_compute(sc, repeats=10)
+    compute = measure_compute(sc, repeats=25)
     spec = next(s for s in sc.compressors if s.model_dump(mode="json", exclude_none=True) == task["compressor"])
     grad = rank_gradient(task["scenario"], rank)[0]
     enc, dec = measure_codec(spec, grad, torch.device("cpu"))
