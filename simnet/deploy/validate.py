@@ -97,11 +97,12 @@ def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration:
 
 def format_table(report: dict) -> str:
     """The validation rows as a fixed-width text table."""
-    head = f"{'compressor':<22}{'what':<11}{'collective':<16}{'bytes':>10}{'predicted s':>13}" \
+    wide = max([len("compressor")] + [len(r["compressor"]) for r in report["rows"]]) + 2
+    head = f"{'compressor':<{wide}}{'what':<11}{'collective':<16}{'bytes':>10}{'predicted s':>13}" \
            f"{'measured s':>12}{'error':>9}"
     lines = [f"emulated star: {report['workers']} ranks, {report['rate_bps'] / 1e6:g} Mbit/s", head]
     for r in report["rows"]:
-        lines.append(f"{r['compressor']:<22}{r['what']:<11}{r['collective']:<16}{r['wire_bytes']:>10}"
+        lines.append(f"{r['compressor']:<{wide}}{r['what']:<11}{r['collective']:<16}{r['wire_bytes']:>10}"
                      f"{r['predicted_s']:>13.4f}{r['measured_s']:>12.4f}{100 * r['rel_error']:>8.1f}%")
     lines += [f"warning: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)

@@ -53,3 +53,15 @@ def test_cli_registers_and_refuses_too_many_ranks(tmp_path):
     assert "64 ranks" in result.output or "64 ranks" in str(result.stderr_bytes or b"")
     for cmd in ("measure", "calibrate", "validate"):
         assert CliRunner().invoke(app, [cmd, "--help"]).exit_code == 0
+
+
+def test_validation_table_columns_line_up_for_long_names():
+    from simnet.deploy.validate import format_table
+
+    rows = [{"compressor": name, "what": "collective", "collective": "allgather", "wire_bytes": 10,
+             "predicted_s": 1.0, "measured_s": 1.1, "rel_error": -1 / 11}
+            for name in ("none", "qsgd(levels=7,bucket_size=512)")]
+    lines = format_table({"workers": 2, "rate_bps": 5e7, "rows": rows}).splitlines()[1:]
+    at = {line.index("collective" if i == 0 else "collective ") for i, line in enumerate(lines)}
+    assert len(at) == 1 and all(line.endswith("%") for line in lines[1:])
+    assert "-9.1%" in lines[-1]
