@@ -62,6 +62,7 @@ def test_validation_table_columns_line_up_for_long_names():
              "predicted_s": 1.0, "measured_s": 1.1, "rel_error": -1 / 11}
             for name in ("none", "qsgd(levels=7,bucket_size=512)")]
     lines = format_table({"workers": 2, "rate_bps": 5e7, "rows": rows}).splitlines()[1:]
-    at = {line.index("collective" if i == 0 else "collective ") for i, line in enumerate(lines)}
-    assert len(at) == 1 and all(line.endswith("%") for line in lines[1:])
+    head, body = lines[0], lines[1:]
+    assert {line.index("collective ") for line in body} == {head.index("what")}
+    assert all(line.endswith("%") for line in body)
     assert "-9.1%" in lines[-1]
