@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable, ClassVar
 
+import numpy as np
 import torch
 
 __all__ = ["Compressor", "register", "get", "names", "check_gradient", "check_numel"]
@@ -110,3 +111,14 @@ def check_numel(numel: int) -> int:
     if isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
         raise ValueError(f"numel must be a non-negative int, got {numel!r}")
     return numel
+
+
+def read_dense(name: str, payload: bytes, numel: int, dtype: str) -> np.ndarray:
+    """A headerless payload of `numel` little-endian values (`dtype` "<f4" or "<f2"), length
+    checked; returns a float32 copy the caller may own."""
+    numel = check_numel(numel)
+    width = np.dtype(dtype).itemsize
+    if len(payload) != width * numel:
+        raise ValueError(f"{name}: payload has {len(payload)} bytes, expected {width * numel} "
+                         f"for numel={numel}")
+    return np.frombuffer(payload, dtype=dtype).astype(np.float32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Compressor, check_gradient, check_numel, register
+from .base import Compressor, check_gradient, read_dense, register
 
 FP16_MAX = 65504.0  # largest finite IEEE binary16 value
 
@@ -32,12 +32,7 @@ class FP16(Compressor):
         return half.cpu().numpy().astype("<f2", copy=False).tobytes()
 
     def decode(self, payload: bytes, numel: int) -> torch.Tensor:
-        numel = check_numel(numel)
-        if len(payload) != 2 * numel:
-            raise ValueError(
-                f"fp16: payload has {len(payload)} bytes, expected {2 * numel} for numel={numel}"
-            )
-        values = np.frombuffer(payload, dtype="<f2").astype(np.float32)
+        values = read_dense("fp16", payload, numel, "<f2")
         # The encoder clamps, so inf/NaN can only come from a corrupted payload.
         if not np.isfinite(values).all():
             raise ValueError("fp16: payload holds inf or NaN, which the encoder never writes")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .base import Compressor, check_gradient, check_numel, register
+from .base import Compressor, check_gradient, read_dense, register
 
 
 @register("none")
@@ -22,10 +21,4 @@ class NoCompression(Compressor):
         return x.detach().cpu().numpy().astype("<f4", copy=False).tobytes()
 
     def decode(self, payload: bytes, numel: int) -> torch.Tensor:
-        numel = check_numel(numel)
-        if len(payload) != 4 * numel:
-            raise ValueError(
-                f"none: payload has {len(payload)} bytes, expected {4 * numel} for numel={numel}"
-            )
-        values = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-        return torch.from_numpy(values.copy())
+        return torch.from_numpy(read_dense("none", payload, numel, "<f4"))

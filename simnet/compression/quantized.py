@@ -88,7 +88,7 @@ class GridQuantizer(Compressor):
         return {"name": self.name, "levels": self.levels, "bucket_size": self.bucket_size,
                 "encoding": self.encoding}
 
-    def bucket_scales(self, xb: torch.Tensor) -> torch.Tensor:
+    def checked_scales(self, xb: torch.Tensor) -> torch.Tensor:
         """Per-bucket scales of [..., B, d] buckets (float32 [..., B]).
 
         Raises ValueError for NaN/Inf: checked on the scales (a NaN or Inf coordinate makes its
@@ -105,7 +105,7 @@ class GridQuantizer(Compressor):
     def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
         xb = to_buckets(x, self.bucket_size)
-        scales = self.bucket_scales(xb)
+        scales = self.checked_scales(xb)
         idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
         return scales, idx, neg
 
@@ -120,7 +120,7 @@ class GridQuantizer(Compressor):
         page faults comparable to a pass over the gradient)."""
         n, d, grid = x.numel(), self.bucket_size, self.grid
         xb = to_buckets(x, d)
-        scales = self.bucket_scales(xb)
+        scales = self.checked_scales(xb)
         seed = stream_seed(generator)
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         out, pos = wire.fixed_frame(scales, n, d, grid)

@@ -114,6 +114,17 @@ def packed_len(count: int, bits: int) -> int:
     return -(-count * bits // 8)
 
 
+def read_scales_and_codes(name: str, body: memoryview, numel: int, bucket_size: int,
+                          bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The body of a [float32 scale per bucket][numel codes of `bits`] payload: (scales, which
+    must be >= 0; int64 codes)."""
+    b = num_buckets(numel, bucket_size)
+    scale = read_f32(name, body[: 4 * b], "scale")
+    if (scale < 0).any():
+        raise ValueError(f"{name}: payload holds a negative scale")
+    return scale, unpack_codes(name, body[4 * b :], numel, bits)
+
+
 # --- the method ------------------------------------------------------------------------------
 
 @register("signsgd")
@@ -140,11 +151,7 @@ class SignSGD(FeedbackCompressor):
 
     def decode(self, payload: bytes, numel: int) -> torch.Tensor:
         body = open_payload(self.name, payload, numel, self.payload_bytes)
-        b = num_buckets(numel, self.bucket_size)
-        scale = read_f32(self.name, body[: 4 * b], "scale")
-        if (scale < 0).any():
-            raise ValueError(f"{self.name}: payload holds a negative scale")
-        negative = unpack_codes(self.name, body[4 * b :], numel, 1)
+        scale, negative = read_scales_and_codes(self.name, body, numel, self.bucket_size, 1)
         magnitude = scale.repeat_interleave(self.bucket_size)[:numel]
         return torch.where(negative.bool(), -magnitude, magnitude)
 

@@ -30,9 +30,8 @@ from .signsgd import (
     open_payload,
     pack_codes,
     packed_len,
-    read_f32,
+    read_scales_and_codes,
     to_buckets,
-    unpack_codes,
     write_header,
 )
 
@@ -66,11 +65,7 @@ class TernGrad(FeedbackCompressor):
 
     def decode(self, payload: bytes, numel: int) -> torch.Tensor:
         body = open_payload(self.name, payload, numel, self.payload_bytes)
-        b = num_buckets(numel, self.bucket_size)
-        scale = read_f32(self.name, body[: 4 * b], "scale")
-        if (scale < 0).any():
-            raise ValueError(f"{self.name}: payload holds a negative scale")
-        codes = unpack_codes(self.name, body[4 * b :], numel, 2)
+        scale, codes = read_scales_and_codes(self.name, body, numel, self.bucket_size, 2)
         if (codes == 3).any():
             raise ValueError(f"{self.name}: payload holds the invalid ternary code 3")
         s = scale.repeat_interleave(self.bucket_size)[:numel]
