@@ -94,7 +94,11 @@ def round_with(xb: torch.Tensor, scales: torch.Tensor, grid: Grid, u: torch.Tens
     dtype = torch.uint8 if grid.size <= 256 else torch.int32
     if grid.kind == "uniform":
         s = grid.size - 1
-        t = xb.abs().mul_(s / safe)  # r·s >= 0
+        mult = s / safe
+        t = xb.abs().mul_(mult)  # r·s >= 0
+        subnormal = torch.isinf(mult)  # 1/scale overflows float32: divide those buckets
+        if bool(subnormal.any()):
+            t = torch.where(subnormal, xb.abs().div_(safe).mul_(s), t)
         lo = t.to(dtype)  # truncation = floor
         # P(up) = frac(r·s), exact in float; r·s >= s (r = 1, or a norm rounded low) gives
         # lo = s, and the clamp keeps it there

@@ -16,10 +16,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import wire
+from . import grid_kernels, jit, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
-from .uniforms import fill, stream_seed
+from .uniforms import fill, parallel_map, stream_seed
 
 ENCODINGS = ("fixed", "elias", "entropy", "auto")
 CHUNK_COORDS = 1 << 18  # coordinates per chunk of the CPU `fixed` encoder (1 MiB of float32)
@@ -106,24 +106,65 @@ class GridQuantizer(Compressor):
         """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
         xb = to_buckets(x, self.bucket_size)
         scales = self.checked_scales(xb)
-        idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
-        return scales, idx, neg
+        fast = self._kernel_grid()
+        if fast is None or xb.device.type != "cpu" or (
+                generator is not None and generator.device.type != "cpu"):
+            idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
+            return scales, idx, neg
+        # compiled: the same uniforms (drawn chunk by chunk from the same stream), one pass
+        d, seed = self.bucket_size, stream_seed(generator)
+        flat, sc = xb.contiguous().reshape(-1).numpy(), scales.reshape(-1).numpy()
+        idx = np.empty(flat.size, np.uint8 if self.grid.size <= 256 else np.int32)
+        neg = np.empty(flat.size, np.bool_)
+        rows = wire.chunk_rows(d, CHUNK_COORDS)
+
+        def round_chunk(r0: int, u: np.ndarray) -> None:
+            part = slice(r0 * d, (r0 + rows) * d)
+            u = u[:flat[part].size]
+            fill(seed, u, r0 * d)
+            grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], u, d, *fast, idx[part],
+                                       neg[part])
+
+        parallel_map(round_chunk, range(0, sc.size, rows), rows * d)
+        return (scales, torch.from_numpy(idx).view(xb.shape), torch.from_numpy(neg).view(xb.shape))
 
     def _precise(self, xb: torch.Tensor) -> torch.Tensor:
         # float32 r·s would lose the fraction that sets P(round up) beyond ~1024 levels
         return xb.double() if self.levels > 1024 else xb
 
+    def _kernel_grid(self) -> tuple[int, int] | None:
+        """(kernel grid code, grid parameter s) when the compiled kernels apply, else None."""
+        code = grid_kernels.grid_code(self.grid, self.levels) if jit.enabled() else None
+        if code is None:
+            return None
+        return code, self.grid.size - (1 if code == grid_kernels.UNIFORM else 2)
+
     def _encode_fixed_cpu(self, x: torch.Tensor, generator: torch.Generator | None) -> bytes:
         """The `fixed` payload of a CPU tensor, chunk by chunk: the same bytes as quantize ->
         wire.encode (the same uniforms, drawn per chunk from the same stream), but with every
         temporary cache-sized and reused instead of full-size (each fresh full-size array costs
-        page faults comparable to a pass over the gradient)."""
+        page faults comparable to a pass over the gradient). With the compiled kernel, chunks
+        run on a thread pool, each rounding and packing in one pass."""
         n, d, grid = x.numel(), self.bucket_size, self.grid
         xb = to_buckets(x, d)
         scales = self.checked_scales(xb)
         seed = stream_seed(generator)
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         out, pos = wire.fixed_frame(scales, n, d, grid)
+        k = grid.index_bits + 1
+        fast = self._kernel_grid()
+        if fast is not None:
+            flat, sc = xb.reshape(-1).numpy(), scales.numpy()
+
+            def pack_chunk(r0: int, u: np.ndarray) -> None:
+                count = min(rows * d, n - r0 * d)
+                fill(seed, u[:min(rows, sc.size - r0) * d], r0 * d)
+                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
+                grid_kernels.pack_rows(flat[r0 * d:(r0 + rows) * d], sc[r0:r0 + rows], u, d,
+                                       *fast, k - 1, count, out[at:at + -(-count * k // 8)])
+
+            parallel_map(pack_chunk, range(0, sc.size, rows), rows * d)
+            return out.tobytes()
         u = np.empty(rows * d, np.float32)
         for r0 in range(0, xb.shape[0], rows):
             xc = xb[r0:r0 + rows]

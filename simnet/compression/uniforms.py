@@ -15,16 +15,18 @@ encoders given the same generator see the same uniforms.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-__all__ = ["uniforms", "stream_seed", "fill", "CHUNK"]
+__all__ = ["uniforms", "stream_seed", "fill", "parallel_map", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
+_buffers = threading.local()
 
 
 def stream_seed(generator: torch.Generator | None) -> int:
@@ -54,6 +56,28 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="simnet-uniforms")
     return _pool
+
+
+def _buffer(size: int) -> np.ndarray:
+    """This thread's reusable float32 scratch buffer of at least `size` elements (a fresh
+    array per chunk would cost page faults on every call)."""
+    buf = getattr(_buffers, "u", None)
+    if buf is None or buf.size < size:
+        buf = _buffers.u = np.empty(size, np.float32)
+    return buf[:size]
+
+
+def parallel_map(job, starts, buffer_size: int) -> None:
+    """Run `job(start, buffer)` for every start, on the codec thread pool when there are
+    several (jobs must release the GIL to gain: numpy fills and the compiled kernels do);
+    `buffer` is a float32 scratch array of `buffer_size`, private to the running thread.
+    Jobs must write disjoint outputs; exceptions propagate."""
+    starts = list(starts)
+    if len(starts) <= 1 or _THREADS == 1:
+        for s in starts:
+            job(s, _buffer(buffer_size))
+        return
+    list(_executor().map(lambda s: job(s, _buffer(buffer_size)), starts))
 
 
 def _draw_cpu(numel: int, seed: int) -> np.ndarray:

@@ -24,8 +24,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from . import grid_kernels, jit
 from .coding import pack_fixed, unpack_fixed
 from .quantize import Grid
+from .uniforms import parallel_map
 
 __all__ = ["Quantized", "TAGS", "encode", "decode", "header", "header_nbytes", "read_scales",
            "fixed_nbytes"]
@@ -179,7 +181,43 @@ def byte_table(grid: Grid, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(table, np.float32), np.isnan(table).any(1)
 
 
-def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
+DECODE_CHUNK = 1 << 18  # coordinates per task of the compiled decoders (a multiple of 8)
+
+_KERNEL_ERRORS = {1: "corrupt payload: a level index is outside the grid "
+                     "(or a zero level carries a sign)",
+                  2: "corrupt payload: a bucket with zero scale has nonzero levels"}
+
+
+def _run_chunks(call, starts) -> None:
+    """call(start) -> error code, for every start, on the codec thread pool; raises the
+    ValueError of the first nonzero code."""
+    codes = []
+    parallel_map(lambda start, _: codes.append(call(start)), starts, 0)
+    bad = [c for c in codes if c]
+    if bad:
+        raise ValueError(_KERNEL_ERRORS[min(bad)])
+
+
+def scale_coefficients(scales: np.ndarray, coeff: torch.Tensor, d: int) -> torch.Tensor:
+    """sgn·level coefficients [numel] (ours: scaled in place) times their bucket's scale;
+    ValueError if a zero-scale bucket holds a nonzero level."""
+    numel = coeff.numel()
+    if jit.enabled():
+        c, rows = coeff.numpy(), max(1, DECODE_CHUNK // d)  # whole buckets per task
+        _run_chunks(lambda r0: grid_kernels.scale_rows(c[r0 * d:(r0 + rows) * d],
+                                                       scales[r0:r0 + rows], d),
+                    range(0, scales.size, rows))
+        return coeff
+    scales = torch.from_numpy(scales)
+    nb = scales.numel()
+    pad = nb * d - numel
+    full = (torch.nn.functional.pad(coeff, (0, pad)) if pad else coeff).view(nb, d)
+    if (scales == 0).any() and (full[scales == 0] != 0).any():
+        raise ValueError(_KERNEL_ERRORS[2])
+    return full.mul_(scales.unsqueeze(1)).reshape(-1)[:numel]
+
+
+def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tensor:
     expect = fixed_nbytes(numel, d, grid)
     if len(payload) != expect:
         raise ValueError(f"fixed payload has {len(payload)} bytes, expected {expect} for "
@@ -190,6 +228,13 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
     pad = 8 * body.size - numel * k
     if pad and int(body[-1]) & ((1 << pad) - 1):
         raise ValueError("corrupt payload: nonzero padding bits after the last field")
+    if jit.enabled():  # one pass: fields -> sgn·level·scale, validated on the way
+        out = np.empty(numel, np.float32)
+        signed = signed_levels(grid, k - 1).numpy()
+        _run_chunks(lambda lo: grid_kernels.unpack_rows(
+            body, lo, scales, d, k - 1, signed, out[lo:lo + DECODE_CHUNK]),
+            range(0, numel, DECODE_CHUNK))
+        return torch.from_numpy(out)
     if 8 % k == 0:  # whole fields per byte: one table lookup per byte gives its coefficients
         table, invalid = byte_table(grid, k)
         bad = np.take(invalid, body).any()
@@ -201,9 +246,8 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid):
         coeff = signed_levels(grid, k - 1).numpy()[fields]  # numpy: uint8 indices, no int64 copy
         bad = np.isnan(coeff).any()  # the table marks invalid fields with NaN
     if bad:
-        raise ValueError("corrupt payload: a level index is outside the grid "
-                         "(or a zero level carries a sign)")
-    return scales, torch.from_numpy(coeff)
+        raise ValueError(_KERNEL_ERRORS[1])
+    return scale_coefficients(scales, torch.from_numpy(coeff), d)
 
 
 def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Tensor:
@@ -221,15 +265,6 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Te
             raise ValueError(f"payload has {len(payload)} bytes, expected {h} for numel=0")
         return torch.zeros(0)
     if got == "fixed":
-        scales, coeff = _decode_fixed(payload, numel, d, grid)
-    elif got == "elias":
-        scales, coeff = elias.decode(payload, numel, d, grid)
-    else:
-        scales, coeff = entropy.decode(payload, numel, d, grid)
-    scales = torch.from_numpy(scales)
-    nb = scales.numel()
-    pad = nb * d - numel
-    full = (torch.nn.functional.pad(coeff, (0, pad)) if pad else coeff).view(nb, d)
-    if (scales == 0).any() and (full[scales == 0] != 0).any():
-        raise ValueError("corrupt payload: a bucket with zero scale has nonzero levels")
-    return full.mul_(scales.unsqueeze(1)).reshape(-1)[:numel]  # coeff is ours: in place
+        return _decode_fixed(payload, numel, d, grid)
+    decoder = elias.decode if got == "elias" else entropy.decode
+    return scale_coefficients(*decoder(payload, numel, d, grid), d)  # coeff is ours: in place

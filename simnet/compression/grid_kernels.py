@@ -1,0 +1,180 @@
+"""Compiled CPU kernels of the grid quantizers: stochastic rounding, `fixed` packing, decoding.
+
+Each kernel does in one pass what `quantize.round_with` and `wire.pack_fields` /
+`wire._decode_fixed` do in several vectorised torch/numpy passes with full-size temporaries,
+and gives bit for bit their result: the same float32 operations in the same order
+(uniform grid: t = |x| · (s · (1/scale)), as torch's `s / scale` computes it; exponential grid:
+r = |x| / scale and its frexp), the same uniforms, the same bytes. Only the uniform and
+exponential grids in float32 (levels <= 1024) run here; the rest stays on the torch path.
+
+Kernels take flat arrays of whole buckets (`d` coordinates each, row b's scale in scales[b])
+and release the GIL, so callers run chunks of buckets on a thread pool.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .jit import kernel
+
+__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "quantize_rows", "pack_rows", "unpack_rows",
+           "scale_rows"]
+
+UNIFORM, EXPONENTIAL = 0, 1
+
+
+def grid_code(grid, levels: int) -> int | None:
+    """The kernels' code for `grid` (UNIFORM or EXPONENTIAL), None where only torch applies."""
+    if levels > 1024:  # those round in float64 (GridQuantizer._precise)
+        return None
+    return {"uniform": UNIFORM, "exponential": EXPONENTIAL}.get(grid.kind)
+
+
+@kernel
+def _frexp32(r):
+    """frexp of a float32 r >= 0 from its bits (libm's frexp is a call per coordinate):
+    (m float32 in [0.5, 1), e) with r = m·2^e; (0, 0) for r = 0."""
+    bits = np.uint32(np.float32(r).view(np.uint32))
+    biased = (bits >> np.uint32(23)) & np.uint32(0xFF)
+    if biased == 0:  # zero or subnormal: rare, exact in float64
+        return math.frexp(r)
+    m = (bits & np.uint32(0x807FFFFF)) | np.uint32(126 << 23)  # exponent of [0.5, 1)
+    return np.uint32(m).view(np.float32), np.int64(biased) - 126
+
+
+@kernel
+def _level(ax, scale, mult, u, kind, s):
+    """Level index of one |x| (float32 `ax`) given its bucket's multiplier and a uniform u.
+
+    scale: the bucket's scale, 1 for a zero bucket; mult: s·(1/scale) on the uniform grid, unused
+    on the exponential one (r = ax / scale is a true division there, as in torch); s: the grid
+    parameter."""
+    if kind == UNIFORM:
+        if mult < np.inf:
+            t = ax * mult  # float32 r·s
+        else:  # subnormal scale: 1/scale overflowed, divide instead (as the torch path does)
+            t = (ax / scale) * np.float32(s)
+        lo = np.int64(t)  # truncation = floor (t >= 0)
+        frac = t - np.float32(lo)
+        idx = lo + (1 if u < frac else 0)
+        return min(idx, s)
+    r = min(ax / scale, np.float32(1.0))
+    m, e = _frexp32(r)
+    if m == 0.0:
+        lo = 0
+    else:
+        lo = min(max(e + s, 0), s + 1)
+    if lo > 0:
+        p = 2.0 * m - 1.0
+    else:
+        p = r * np.float32(2.0**s)
+    return lo + (1 if u < p else 0)
+
+
+@kernel
+def _safe(scale):
+    """The divisor of a bucket: its scale, or 1 for a zero bucket."""
+    return scale if scale > 0 else np.float32(1.0)
+
+
+@kernel
+def _multiplier(scale, s):
+    """s·(1/scale) in float32, as torch computes s / scale."""
+    return np.float32(s) * (np.float32(1.0) / scale)
+
+
+@kernel
+def quantize_rows(x, scales, u, d, kind, s, idx_out, neg_out):
+    """Stochastic rounding of len(scales) buckets: level indices and negative-sign flags.
+
+    x, u: float32 [rows·d]; idx_out: uint8 or int32 [rows·d]; neg_out: bool [rows·d]."""
+    for b in range(scales.size):
+        scale = _safe(scales[b])
+        mult = _multiplier(scale, s)
+        for i in range(b * d, (b + 1) * d):
+            v = x[i]
+            j = _level(abs(v), scale, mult, u[i], kind, s)
+            idx_out[i] = j
+            neg_out[i] = v < 0 and j > 0  # canonical: a zero level carries no sign
+
+
+@kernel
+def pack_rows(x, scales, u, d, kind, s, w, count, out):
+    """Round and pack the first `count` coordinates of the buckets as (sign, w-bit index)
+    fields of k = w + 1 bits, MSB first, into `out` (uint8, ceil(count·k/8) bytes, the last
+    one zero-padded)."""
+    acc = np.uint64(0)  # pending bits, right-aligned
+    nbits = 0
+    pos = 0
+    for b in range(scales.size):
+        scale = _safe(scales[b])
+        mult = _multiplier(scale, s)
+        end = min((b + 1) * d, count)
+        for i in range(b * d, end):
+            v = x[i]
+            j = _level(abs(v), scale, mult, u[i], kind, s)
+            field = j | ((1 << w) if (v < 0 and j > 0) else 0)
+            acc = (acc << np.uint64(w + 1)) | np.uint64(field)
+            nbits += w + 1
+            while nbits >= 8:
+                nbits -= 8
+                out[pos] = np.uint8((acc >> np.uint64(nbits)) & np.uint64(255))
+                pos += 1
+    if nbits:
+        out[pos] = np.uint8((acc << np.uint64(8 - nbits)) & np.uint64(255))
+
+
+@kernel
+def unpack_rows(body, first, scales, d, w, signed, out):
+    """Decode `out.size` `fixed` fields starting at field `first` of `body` (uint8) into
+    sgn·level·scale (float32 `out`); `signed` maps a (k = w + 1)-bit field to sgn·level (NaN:
+    invalid field). out[0] belongs to bucket first // d, scales are all the payload's scales.
+
+    Returns 0, or 1 for an invalid field, 2 for a nonzero level in a zero-scale bucket."""
+    k = w + 1
+    mask = np.uint64((1 << k) - 1)
+    bit = np.int64(first) * k
+    acc = np.uint64(0)
+    have = 0  # valid bits in acc, right-aligned
+    byte = bit // 8
+    skip = bit % 8
+    if skip:
+        acc = np.uint64(body[byte]) & np.uint64((1 << (8 - skip)) - 1)
+        have = 8 - skip
+        byte += 1
+    i = 0
+    n = out.size
+    zero_bucket_bad = False  # reported after the scan: an invalid field takes precedence
+    while i < n:
+        b = (first + i) // d
+        end = min(n, (b + 1) * d - first)
+        scale = scales[b]
+        for j in range(i, end):
+            while have < k:
+                acc = (acc << np.uint64(8)) | np.uint64(body[byte])
+                byte += 1
+                have += 8
+            have -= k
+            c = signed[(acc >> np.uint64(have)) & mask]
+            if c != c:
+                return 1
+            if scale == 0 and c != 0:
+                zero_bucket_bad = True
+            out[j] = c * scale
+        i = end
+    return 2 if zero_bucket_bad else 0
+
+
+@kernel
+def scale_rows(coeff, scales, d):
+    """coeff[i] *= scales[i // d] in place (float32); returns 2 if a zero-scale bucket holds a
+    nonzero level, else 0."""
+    for b in range(scales.size):
+        scale = scales[b]
+        for i in range(b * d, min((b + 1) * d, coeff.size)):
+            if scale == 0 and coeff[i] != 0:
+                return 2
+            coeff[i] *= scale
+    return 0

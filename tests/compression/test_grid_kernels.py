@@ -1,0 +1,146 @@
+"""The compiled grid kernels against the vectorised torch path they replace: same level
+indices and signs, same `fixed` bytes, same decoded values, same accepts and rejects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simnet import compression
+from simnet.compression import jit
+
+pytestmark = pytest.mark.skipif(not jit.ENABLED, reason="numba not available or SIMNET_JIT=0")
+
+
+def both_paths(fn, monkeypatch):
+    """fn() with the kernels on, then with them off."""
+    fast = fn()
+    monkeypatch.setattr(jit, "ENABLED", False)
+    slow = fn()
+    monkeypatch.setattr(jit, "ENABLED", True)
+    return fast, slow
+
+
+def awkward_gradient(n: int, seed: int) -> torch.Tensor:
+    """Heavy tails, exact zeros, a zero bucket region, a subnormal and ties at r = 1."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g) * torch.rand(n, generator=g) ** 6
+    x[::13] = 0.0
+    x[n // 3: n // 3 + 700] = 0.0
+    if n > 10:
+        x[7] = 1e-41
+        x[n // 2] = -5.0
+    return x
+
+
+CASES = [("qsgd", dict(levels=7, bucket_size=512), 1_000_003),
+         ("qsgd", dict(levels=1, bucket_size=1), 5_001),
+         ("qsgd", dict(levels=3, bucket_size=77), 200_001),
+         ("qsgd", dict(levels=300, bucket_size=64), 70_001),  # int32 indices, 10-bit fields
+         ("qsgd", dict(levels=1024, bucket_size=33), 40_000),  # the largest float32 grid
+         ("qsgdinf", dict(levels=1, bucket_size=5), 99_999),
+         ("qsgdinf", dict(levels=255, bucket_size=512), 300_000),
+         ("nuqsgd", dict(levels=6, bucket_size=512), 600_000),
+         ("nuqsgd", dict(levels=1, bucket_size=3), 9_999),
+         ("nuqsgd", dict(levels=120, bucket_size=100), 50_000),  # the finest grid: 2^-120
+         ("qsgd", dict(levels=7, bucket_size=3_000_000), 100)]
+
+
+@pytest.mark.parametrize("method,params,n", CASES)
+def test_quantize_matches_the_torch_path(method, params, n, monkeypatch):
+    c = compression.get(method, **params)
+    x = awkward_gradient(n, n)
+    (s1, i1, n1), (s2, i2, n2) = both_paths(
+        lambda: c.quantize(x, torch.Generator().manual_seed(4)), monkeypatch)
+    assert torch.equal(s1, s2)
+    assert i1.dtype == i2.dtype and i1.shape == i2.shape
+    assert torch.equal(i1, i2) and torch.equal(n1, n2)
+
+
+def test_quantize_batch_matches_the_torch_path(monkeypatch):
+    c = compression.get("nuqsgd", levels=4, bucket_size=100)
+    xs = torch.stack([awkward_gradient(3_001, k) for k in range(3)])
+    (s1, i1, n1), (s2, i2, n2) = both_paths(
+        lambda: c.quantize(xs, torch.Generator().manual_seed(2)), monkeypatch)
+    assert torch.equal(i1, i2) and torch.equal(n1, n2) and i1.shape == (3, 31, 100)
+
+
+@pytest.mark.parametrize("method,params,n", CASES)
+def test_fixed_bytes_and_decode_match_the_torch_path(method, params, n, monkeypatch):
+    c = compression.get(method, **params)
+    x = awkward_gradient(n, n + 1)
+    fast, slow = both_paths(lambda: c.encode(x, torch.Generator().manual_seed(9)), monkeypatch)
+    assert fast == slow
+    y1, y2 = both_paths(lambda: c.decode(fast, n), monkeypatch)
+    assert torch.equal(y1, y2)
+
+
+@pytest.mark.parametrize("fmt", ["elias", "entropy"])
+def test_scaling_of_variable_length_formats_matches(fmt, monkeypatch):
+    c = compression.get("qsgd", levels=5, bucket_size=100, encoding=fmt)
+    x = awkward_gradient(30_001, 3)
+    payload = c.encode(x, torch.Generator().manual_seed(1))
+    y1, y2 = both_paths(lambda: c.decode(payload, 30_001), monkeypatch)
+    assert torch.equal(y1, y2)
+
+
+def outcome(c, payload: bytes, n: int):
+    try:
+        return c.decode(payload, n)
+    except ValueError as e:
+        return e
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([("qsgd", 3), ("qsgd", 7), ("nuqsgd", 2), ("qsgdinf", 300)]),
+       st.integers(1, 300), st.lists(st.integers(0, 10**6), min_size=1, max_size=4))
+def test_corrupt_fixed_payloads_rejected_alike(method_s, n, flips):
+    """Bit flips in the fields: both decoders reject, or both give the same values."""
+    method, s = method_s
+    c = compression.get(method, levels=s, bucket_size=16)
+    x = awkward_gradient(n, n)
+    payload = bytearray(c.encode(x, torch.Generator().manual_seed(n)))
+    for f in flips:
+        bit = f % (8 * len(payload))
+        payload[bit // 8] ^= 0x80 >> (bit % 8)
+    fast = outcome(c, bytes(payload), n)
+    jit.ENABLED = False
+    try:
+        slow = outcome(c, bytes(payload), n)
+    finally:
+        jit.ENABLED = True
+    if isinstance(slow, ValueError):
+        assert isinstance(fast, ValueError), f"kernel accepted what the torch path rejects: {slow}"
+    else:
+        assert not isinstance(fast, ValueError), f"kernel rejected a valid payload: {fast}"
+        assert torch.equal(fast, slow)
+
+
+def test_zero_bucket_with_levels_and_invalid_field_are_rejected():
+    c = compression.get("qsgd", levels=2, bucket_size=4)  # 3-bit fields, grid of 3 points
+    payload = bytearray(c.encode(torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])))
+    body = 2 + 8  # header + two scales
+    payload[body] = 0b0010_0000  # coordinate 0 (zero-scale bucket) at level 1
+    with pytest.raises(ValueError, match="zero scale"):
+        c.decode(bytes(payload), 8)
+    payload[body] = 0b0110_0000  # level index 3: outside the grid
+    with pytest.raises(ValueError, match="outside the grid"):
+        c.decode(bytes(payload), 8)
+    payload[body] = 0b1000_0000  # a sign on level 0
+    with pytest.raises(ValueError, match="outside the grid"):
+        c.decode(bytes(payload), 8)
+
+
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf"])
+def test_subnormal_scale_rounds_r_equal_one_to_the_top_level(method, monkeypatch):
+    """1/scale overflows float32 for a subnormal scale: r = 1 must still give level s (the
+    torch path once multiplied by inf and returned level 0)."""
+    c = compression.get(method, levels=3, bucket_size=1)
+    x = torch.tensor([1e-41, -1e-41, 3e-39])
+    (_, i1, n1), (_, i2, n2) = both_paths(lambda: c.quantize(x, torch.Generator()), monkeypatch)
+    for idx, neg in ((i1, n1), (i2, n2)):
+        assert idx.flatten().tolist() == [3, 3, 3]
+        assert neg.flatten().tolist() == [False, True, False]
