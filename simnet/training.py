@@ -135,12 +135,17 @@ def _median_time(fn: Callable[[], object], repeats: int, device: torch.device,
     return statistics.median(samples)
 
 
-def measure_compute(scenario: Scenario, repeats: int = 10) -> float:
-    """Seconds of one worker's forward + backward on its batch, measured on this device."""
+def compute_probe(scenario: Scenario) -> Callable[[], object]:
+    """One worker's forward + backward on its batch, as a zero-argument function."""
     data, model, device = setup_workload(scenario)
     workers = Workers(model, data, 1, scenario.workload.batch_size,
                       np.random.SeedSequence(12345), device)
-    return _median_time(workers.gradients, repeats, device)
+    return workers.gradients
+
+
+def measure_compute(scenario: Scenario, repeats: int = 10) -> float:
+    """Seconds of one worker's forward + backward on its batch, measured on this device."""
+    return _median_time(compute_probe(scenario), repeats, pick_device(scenario.workload.device))
 
 
 def flops_compute_s(scenario: Scenario) -> tuple[float, float]:
@@ -156,18 +161,23 @@ def flops_compute_s(scenario: Scenario) -> tuple[float, float]:
     return seconds, per_sample
 
 
-def measure_codec(spec: CompressorSpec, grad: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    """Median encode and decode (+ adding into the running sum) seconds of one real gradient
-    on this device."""
+def codec_probes(spec: CompressorSpec, grad: torch.Tensor, device: torch.device):
+    """(encode, decode) of one real gradient as zero-argument functions; decode includes
+    adding the decoded payload into a running sum, as a worker does (charged with it)."""
     comp = compression.get(spec.name, **spec.params())
     gen = torch.Generator(device=device)
     gen.manual_seed(0)
     payload = comp.encode(grad, generator=gen)
-    enc = _median_time(lambda: comp.encode(grad, generator=gen), 15, device)
     total = torch.zeros(grad.numel(), device=device)
-    # a worker adds each decoded payload into its running sum: charged with the decode
-    dec = _median_time(lambda: total.add_(comp.decode(payload, grad.numel()).to(device)), 15, device)
-    return enc, dec
+    return (lambda: comp.encode(grad, generator=gen),
+            lambda: total.add_(comp.decode(payload, grad.numel()).to(device)))
+
+
+def measure_codec(spec: CompressorSpec, grad: torch.Tensor, device: torch.device) -> tuple[float, float]:
+    """Median encode and decode (+ adding into the running sum) seconds of one real gradient
+    on this device."""
+    encode, decode = codec_probes(spec, grad, device)
+    return _median_time(encode, 15, device), _median_time(decode, 15, device)
 
 
 def bucket_layout(workers: Workers, scenario: Scenario) -> list[tuple[int, int]]:

@@ -8,7 +8,8 @@ hook, on its block of exactly the batches `simnet.training.train` draws (same se
   communication_s  the collective(s) inside the hook
   payload_bytes    this rank's payload; wire_bytes: what it sent per peer (padded)
   loss             this rank's training loss; start_s / end_s (perf_counter)
-With `pin: true` the rank first measures what `simnet run` would pin (see `_pin`).
+With `pin: true` the rank also measures what `simnet run` would pin (see `Pinner`), one sample
+after every timed iteration, and every iteration starts at a barrier.
 The model is one DDP bucket, so the hook encodes the same flat gradient as the simulator.
 """
 
@@ -40,7 +41,7 @@ def run_train(task: dict, rank: int) -> dict:
     from ..workload.workers import Workers
 
     sc = loads(task["scenario"])
-    pinned = _pin(sc, task, rank) if task.get("pin") else None
+    pinner = Pinner(sc, task, rank) if task.get("pin") else None
     torch.manual_seed(sc.seed)
     data, model, _ = setup_workload(sc)
     cpu = torch.device("cpu")
@@ -60,6 +61,8 @@ def run_train(task: dict, rank: int) -> dict:
     dist.barrier()
     for it in range(1, task["iterations"] + 1):
         idx = torch.from_numpy(sampler.next_indices()[rank * B:(rank + 1) * B])
+        if pinner:
+            dist.barrier()  # the pin samples end at different times on different ranks
         t0 = time.perf_counter()
         loss = F.cross_entropy(ddp(x_all[idx]), y_all[idx])
         opt.zero_grad(set_to_none=True)
@@ -80,22 +83,43 @@ def run_train(task: dict, rank: int) -> dict:
                 rec["eval_loss"], rec["accuracy"] = _evaluate(model, data)
             dist.barrier()  # the others wait here, outside the timed region
         records.append(rec)
+        if pinner:
+            pinner.sample()
     return {"kind": "train", "compressor": task["compressor"], "numel": numel, "records": records,
-            "pinned": pinned}
+            "pinned": pinner.medians() if pinner else None}
 
 
-def _pin(sc, task: dict, rank: int) -> dict:
+class Pinner:
     """What `simnet run` would pin (compute, encode, decode seconds), measured on this rank
-    while the other ranks do the same: the cluster's own CPU, contention included."""
-    from ..training import measure_codec, measure_compute
-    from .bench import rank_gradient
+    while the other ranks do the same: the cluster's own CPU, contention included.
 
-    dist.barrier()
-    compute = measure_compute(sc, repeats=25)
-    spec = next(s for s in sc.compressors if s.model_dump(mode="json", exclude_none=True) == task["compressor"])
-    grad = rank_gradient(task["scenario"], rank)[0]
-    enc, dec = measure_codec(spec, grad, torch.device("cpu"))
-    return {"compute_s": compute, "encode_s": enc, "decode_s": dec}
+    One sample of each after every timed DDP iteration, and the medians at the end: this VM's
+    CPU speed drifts by up to 1.5x over tens of seconds, and measuring the pins in one block
+    before training made the predicted QSGD iteration 2-17% short of the measured one;
+    interleaved, prediction and measurement see the same drift."""
+
+    def __init__(self, sc, task: dict, rank: int):
+        from ..training import codec_probes, compute_probe
+        from .bench import rank_gradient
+
+        spec = next(s for s in sc.compressors
+                    if s.model_dump(mode="json", exclude_none=True) == task["compressor"])
+        grad = rank_gradient(task["scenario"], rank)[0]
+        self.probes = {"compute_s": compute_probe(sc)}
+        self.probes["encode_s"], self.probes["decode_s"] = codec_probes(spec, grad,
+                                                                        torch.device("cpu"))
+        self.samples: dict[str, list[float]] = {k: [] for k in self.probes}
+        self.sample()  # warm-up (allocations, compiled kernels): discarded
+        self.samples = {k: [] for k in self.probes}
+
+    def sample(self) -> None:
+        for key, probe in self.probes.items():
+            t0 = time.perf_counter()
+            probe()
+            self.samples[key].append(time.perf_counter() - t0)
+
+    def medians(self) -> dict:
+        return {k: float(np.median(v)) for k, v in self.samples.items()}
 
 
 @torch.no_grad()
