@@ -14,14 +14,22 @@ Layout, with H the header of `wire.py` and B = ceil(n/d) buckets:
     len = H + 4B + 2A + 4K + 2N bytes.
 The decoder checks the table (sums to M), every state, and that decoding consumes exactly the
 N words and returns every lane to the encoder's initial state L: a strong integrity check.
+
+Two implementations, the same bytes and the same ValueErrors: compiled kernels
+(`entropy_kernels.py`, when `jit.enabled()`: the encoder's lane ranges on threads, the decoder
+serial with the output's pages faulted in on a second thread) and the vectorised numpy code
+below, the fallback and the tests' oracle.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from . import entropy_kernels, jit
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
 
@@ -57,10 +65,14 @@ def symbols(q: Quantized) -> np.ndarray:
 
 def frequencies(sym: np.ndarray, alphabet: int) -> np.ndarray:
     """Counts -> frequencies summing to M; each present symbol >= 1; remainder to the mode."""
-    counts = np.bincount(sym, minlength=alphabet)
+    return _table(np.bincount(sym, minlength=alphabet), sym.size)
+
+
+def _table(counts: np.ndarray, total: int) -> np.ndarray:
+    """`frequencies` from symbol counts (int64 [A]) summing to total."""
     present = counts > 0
-    f = np.zeros(alphabet, np.int64)
-    f[present] = 1 + counts[present] * (M - present.sum()) // sym.size
+    f = np.zeros(counts.size, np.int64)
+    f[present] = 1 + counts[present] * (M - present.sum()) // total
     f[np.argmax(counts)] += M - f.sum()
     return f
 
@@ -68,6 +80,8 @@ def frequencies(sym: np.ndarray, alphabet: int) -> np.ndarray:
 def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> bytes | None:
     """The payload; with `max_bytes`, None as soon as it is clear it would be longer."""
     check_supported(grid, "entropy")
+    if jit.enabled():
+        return _encode_compiled(q, grid, d, max_bytes)
     sym = symbols(q)
     a, n = 2 * grid.size - 1, sym.size
     freq = frequencies(sym, a)
@@ -98,6 +112,155 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
                      x.astype(">u4").tobytes(), words.astype(">u2").tobytes()])
 
 
+# -- compiled path (entropy_kernels.py) -----------------------------------------------------
+
+_PAR_MIN = 1 << 18  # coordinates below which the kernels run on the calling thread only
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_PHASES = 16  # decoder phases: the output's page faults are taken a phase ahead
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """A private pool (not shared with other modules, so a caller already on a pool thread
+    cannot deadlock it)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="simnet-entropy")
+    return _pool
+
+
+def _run(fn, ranges):
+    """[fn(lo, hi) for each range]: the first on this thread, the others on the pool."""
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    rest = [_executor().submit(fn, *r) for r in ranges[1:]]
+    return [fn(*ranges[0])] + [f.result() for f in rest]
+
+
+def _split(total: int, n: int) -> list[tuple[int, int]]:
+    """[0, total) in contiguous ranges, one per thread (one below _PAR_MIN coordinates)."""
+    parts = 1 if n < _PAR_MIN else max(1, min(_THREADS, total))
+    cuts = [total * i // parts for i in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _key_symbols(points: int) -> np.ndarray:
+    """Symbol of each kernel key 2·idx + neg in [0, 2G): key - (key >= 2), as `symbols`."""
+    key = np.arange(2 * points)
+    return key - (key >= 2)
+
+
+def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) -> bytes | None:
+    """`encode` with the compiled kernels: the same bytes and the same None decisions."""
+    n, a = q.numel, 2 * grid.size - 1
+    idx = q.idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32: no symbol temporaries
+    neg = q.neg.detach().reshape(-1).cpu().numpy()
+    if idx.size < n or neg.size < n:
+        raise ValueError(f"entropy: {idx.size} level indices and {neg.size} signs for numel={n}")
+    key_sym = _key_symbols(grid.size)
+
+    def hist(lo, hi):
+        kc = np.empty(key_sym.size, np.int64)
+        bad = entropy_kernels.histogram(idx, neg, lo, hi, kc)
+        if bad >= 0:
+            raise ValueError(f"entropy: coordinate {bad} has level index {int(idx[bad])} and "
+                             f"sign {bool(neg[bad])}, outside the grid of {grid.size} points")
+        return kc
+
+    counts = np.zeros(a, np.int64)
+    np.add.at(counts, key_sym, sum(_run(hist, _split(n, n))))
+    freq = _table(counts, n)
+    cum = np.cumsum(freq) - freq
+    k = lanes_for(n)
+    fixed_part = header_nbytes(n) + 4 * q.scales.numel() + 2 * a + 4 * k
+    limit = n  # words; each coordinate emits at most one
+    if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
+        ideal = float((counts * np.log2(M / np.maximum(freq, 1))).sum())
+        if fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes:
+            return None
+        limit = min(limit, (max_bytes - fixed_part) // 2)
+        if limit < 0:
+            return None
+    ftab, ctab = freq[key_sym], cum[key_sym]
+    steps = -(-n // k)
+    head = -(-fixed_part // 2)  # words before the stream: room for the prefix
+    x = np.empty(k, np.int64)
+    lanes = _split(k, n)
+    if len(lanes) == 1:  # straight into the payload buffer
+        buf = np.empty(head + limit, np.uint16)
+        nwords = entropy_kernels.encode(idx, neg, n, k, 0, k, ftab, ctab, x, buf,
+                                        np.empty(steps, np.int64), limit)
+    else:  # lane ranges on threads, each into its own buffer; then interleaved step by step
+        def enc(j0, j1):
+            part = np.empty(min(limit, (j1 - j0) * steps), np.uint16)
+            per_step = np.empty(steps, np.int64)
+            got = entropy_kernels.encode(idx, neg, n, k, j0, j1, ftab, ctab, x, part,
+                                         per_step, limit)
+            return part, per_step, got
+
+        parts = _run(enc, lanes)
+        nwords = sum(got for _, _, got in parts)
+        if min(got for _, _, got in parts) >= 0 and nwords <= limit:
+            per_step = np.stack([c for _, c, _ in parts], axis=1)  # [T, ranges]
+            flat = per_step.reshape(-1)
+            offsets = (head + np.cumsum(flat) - flat).reshape(per_step.shape)
+            buf = np.empty(head + nwords, np.uint16)
+
+            def place(r, _):  # range r's chunks to their places in the stream
+                entropy_kernels.scatter(parts[r][0], parts[r][1], buf,
+                                        np.ascontiguousarray(offsets[:, r]))
+
+            _run(place, [(r, r + 1) for r in range(len(parts))])
+        else:
+            nwords = -1
+    if nwords < 0:  # fixed_part + 2·words > max_bytes
+        return None
+    out = buf.view(np.uint8)
+    start = out.size - 2 * nwords - fixed_part
+    prefix = b"".join([header("entropy", n), scales_bytes(q.scales),
+                       freq.astype(">u2").tobytes(), x.astype(">u4").tobytes()])
+    out[start:start + fixed_part] = np.frombuffer(prefix, np.uint8)
+    return out[start:].tobytes()
+
+
+def _decode_compiled(payload: bytes, numel: int, woff: int, freq: np.ndarray, x: np.ndarray,
+                     grid: Grid) -> torch.Tensor:
+    """The word stream at byte woff, decoded by the compiled kernel (table and states already
+    checked): float32 sgn·level [numel]; ValueError as the vectorised path."""
+    a = freq.size
+    cum = np.cumsum(freq) - freq
+    sym = np.repeat(np.arange(a), freq)  # slot -> symbol, M entries
+    tab = (freq[sym] | ((np.arange(M) - cum[sym]) << 16)).astype(np.uint32)
+    lv = grid.tensor().numpy()
+    signed = np.zeros(a, np.float32)
+    signed[1::2], signed[2::2] = lv[1:], -lv[1:]
+    coeff = np.empty(numel, np.float32)
+    nwords = (len(payload) - woff) // 2
+    # native (maybe unaligned) uint16 view, byte-swapped in the kernel
+    words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
+    values, x, lanes = signed[sym], x.astype(np.uint32), np.empty(x.size, np.int64)
+    k = x.size
+    steps = -(-numel // k)
+    # the decoder is serial; a second thread faults the fresh output's pages in (the OS
+    # zeroing them), one phase of steps ahead of it
+    parts = _PHASES if numel >= _PAR_MIN and _THREADS > 1 else 1
+    phases = [(steps * i // parts, steps * (i + 1) // parts) for i in range(parts)]
+    ptr = 0
+    for p, (t0, t1) in enumerate(phases):
+        ahead = None
+        if p + 1 < len(phases):
+            lo, hi = phases[p + 1][0] * k, min(numel, phases[p + 1][1] * k)
+            ahead = _executor().submit(entropy_kernels.touch, coeff, lo, hi)
+        ptr = entropy_kernels.decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr)
+        if ahead is not None:
+            ahead.result()
+        if ptr < 0:
+            raise ValueError("corrupt or truncated payload: the rANS word stream ran out")
+    if ptr != nwords or (x != L).any():
+        raise ValueError("corrupt payload: the rANS stream does not decode to its initial state")
+    return torch.from_numpy(coeff)
+
+
 def decode(payload: bytes, numel: int, d: int, grid: Grid):
     """-> (scales float32 [B], signed levels float32 tensor [numel]); ValueError if malformed."""
     scales = read_scales(payload, numel, d)
@@ -115,6 +278,8 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
     x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a).astype(np.int64)
     if (x < L).any():
         raise ValueError("corrupt payload: an rANS state is below its lower bound")
+    if jit.enabled():
+        return scales, _decode_compiled(payload, numel, off + 2 * a + 4 * k, freq, x, grid)
     words = np.frombuffer(payload, ">u2", offset=off + 2 * a + 4 * k).astype(np.int64)
     cum = np.cumsum(freq) - freq
     lut = np.repeat(np.arange(a), freq)

@@ -1,0 +1,195 @@
+"""Compiled (numba) kernels of the `entropy` wire format: histogram, rANS encoder, decoder.
+
+They walk the same interleaved-rANS stream as the vectorised code of `entropy.py` (whose
+docstring is the format's spec) in compiled loops and produce exactly its bytes: coordinate i
+in lane i mod K, step t = i // K, 32-bit states in [L, 2^32), 16-bit words. Units: n, K and
+positions count coordinates; word counts and word buffers count 16-bit words.
+
+Keys. The kernels index their tables by key = 2·idx + neg (level index, sign bit), which
+`entropy.py` maps to the symbol 2·idx - (idx > 0) + neg of `entropy.symbols` (key - (key >= 2)):
+no symbol arithmetic per coordinate. Keys lie in [0, 2G) for a grid of G points.
+
+Word order. The encoder runs the steps t = T-1 .. 0 backwards; the stream holds step 0's words
+first, and within a step the words of the lanes that renormalise, in ascending lane order. Per
+step the encoder collects its words in lane order, then stores them just before the previous
+step's: a word buffer is filled from its end, step 0's chunk last. A range of lanes [j0, j1)
+can be encoded on its own (threads): `scatter` then interleaves the ranges' chunks, step by step.
+
+Division. The encoder's x // f (x < f·2^(32-SB) after renormalisation, so x / f < 2^17;
+1 <= f <= 2^15) is computed as trunc(x · fl(1/f) + 2^-20) in float64: the product is within
+2^-33 of x / f, whose fractional part is 0 or at least 1/f >= 2^-15, so adding 2^-20 and
+truncating gives floor(x / f) exactly (checked exhaustively: every f, and for every multiple
+m·f < min(f·2^17, 2^32) both m·f and m·f + f - 1, the ends of the run with quotient m).
+
+Safety. numba does not check bounds. The encoder's inputs are validated first (`histogram`
+rejects keys outside [0, 2G)); the decoder checks the word count of every step before reading
+its words, and every loop is bounded by n, K, the number of steps or the table sizes. Errors are
+returned as codes; `entropy.py` raises the vectorised path's ValueErrors. Unsigned indices
+(`U`) spare numba's negative-index wraparound code in the hot loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import jit
+
+SB = 15  # log2 of the frequency total M
+M = 1 << SB
+L = 1 << 16  # lower bound of a state
+TOP_SHIFT = 32 - SB  # renormalise while x >= f << TOP_SHIFT
+ROUND_UP = 2.0 ** -20  # see "Division" above
+
+DECODE_RAN_OUT = 1  # a step needs more words than the stream has left
+
+U = np.uint64
+
+
+@jit.kernel
+def histogram(idx, neg, lo, hi, counts):
+    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten).
+
+    idx: level indices (uint8 or int32, >= hi of them); neg: bool, True = negative.
+    Returns -1, or the first position whose key 2·idx + neg is outside [0, 2G).
+    """
+    nkeys = counts.size
+    top = U(nkeys)  # keys as unsigned: a negative one wraps to huge
+    # four sub-histograms, four coordinates per iteration and one validity branch: a run of
+    # one key would otherwise serialise on the store -> load of a single counter
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    i = lo
+    while i + 4 <= hi:
+        k0 = U(2 * np.int64(idx[U(i)]) + np.int64(neg[U(i)]))
+        k1 = U(2 * np.int64(idx[U(i + 1)]) + np.int64(neg[U(i + 1)]))
+        k2 = U(2 * np.int64(idx[U(i + 2)]) + np.int64(neg[U(i + 2)]))
+        k3 = U(2 * np.int64(idx[U(i + 3)]) + np.int64(neg[U(i + 3)]))
+        if (k0 >= top) | (k1 >= top) | (k2 >= top) | (k3 >= top):
+            break  # the loop below finds which
+        c0[k0] += 1
+        c1[k1] += 1
+        c2[k2] += 1
+        c3[k3] += 1
+        i += 4
+    while i < hi:
+        k0 = U(2 * np.int64(idx[U(i)]) + np.int64(neg[U(i)]))
+        if k0 >= top:
+            return i
+        c0[k0] += 1
+        i += 1
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    return -1
+
+
+@jit.kernel
+def encode(idx, neg, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
+    """rANS-encode the lanes [j0, j1) of the n coordinates; returns their word count, or -1
+    as soon as it exceeds `limit`.
+
+    idx, neg: as `histogram`, every key valid. k: lanes K. ftab, ctab: int64 [2G], by key: the
+    frequency f (summing to M over symbols, >= 1 for every key present) and the cumulative
+    frequency of the key's symbol. x: int64 [K]; x[j0:j1] receive the lanes' final states.
+    words: uint16, at least min(count, limit) long; step t's words (byte-swapped: their bytes
+    are the big-endian stream), in lane order, land just before step t + 1's, so that the
+    range's words fill the tail words[len - count:]. counts: int64 [T], receives each step's
+    word count.
+    """
+    nkeys = ftab.size
+    top = np.empty(nkeys, np.int64)  # renormalise while x >= f << TOP_SHIFT
+    inv = np.empty(nkeys, np.float64)  # fl(1/f); 0 for absent keys (never used)
+    for key in range(nkeys):
+        f = ftab[U(key)]
+        top[U(key)] = f << TOP_SHIFT
+        inv[U(key)] = 1.0 / f if f > 0 else 0.0
+    state = np.full(max(j1 - j0, 1), L, np.uint32)  # lanes j0.. (32-bit: cache-friendly)
+    chunk = np.empty(max(j1 - j0, 1), np.uint16)  # one step's words, in lane order
+    steps = (n + k - 1) // k
+    pos = words.size  # step t + 1's chunk starts here
+    total = 0
+    for t in range(steps - 1, -1, -1):
+        lo = t * k
+        got = 0
+        for j in range(min(j1, n - lo) - j0):
+            i = U(lo + j0 + j)
+            key = U(2 * np.int64(idx[i]) + np.int64(neg[i]))
+            xs = np.int64(state[U(j)])
+            # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free:
+            # the low word is always stored, and kept if the count moves past it
+            need = np.int64(xs >= top[key])
+            chunk[U(got)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
+            got += need
+            xs >>= need << 4
+            quo = np.int64(xs * inv[key] + ROUND_UP)  # = xs // f, see the module docstring
+            state[U(j)] = (quo << SB) + (xs - quo * ftab[key]) + ctab[key]
+        total += got
+        if total > limit:
+            return -1
+        pos -= got
+        for r in range(got):
+            words[U(pos + r)] = chunk[U(r)]
+        counts[U(t)] = got
+    for j in range(j1 - j0):
+        x[U(j0 + j)] = state[U(j)]
+    return total
+
+
+@jit.kernel
+def scatter(src, counts, dst, offsets):
+    """Copy the step chunks of one lane range (src: its `encode` buffer, chunks ending at
+    len(src); counts: words per step) to dst[offsets[t]:offsets[t] + counts[t]], all in words."""
+    total = 0
+    for t in range(counts.size):
+        total += counts[U(t)]
+    p = src.size - total
+    for t in range(counts.size):
+        o = offsets[U(t)]
+        for r in range(counts[U(t)]):
+            dst[U(o + r)] = src[U(p + r)]
+        p += counts[U(t)]
+
+
+@jit.kernel
+def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr):
+    """rANS-decode the steps [t0, t1) of len(coeff) coordinates into coeff, starting at word
+    ptr; returns the words consumed after them, or DECODE_RAN_OUT as a negative number.
+
+    words: uint16 [>= nwords], the stream read natively (byte-swapped: it is big-endian).
+    tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq summing to M).
+    values: float32 [M], slot -> the symbol's signed level. x: uint32 [K] states (initially
+    the payload's, >= L), updated. lanes: int64 [K] scratch (the lanes of a step that take a
+    word). The caller checks the end: all nwords consumed, every state back at L.
+    """
+    n = coeff.size
+    k = x.size
+    for t in range(t0, min(t1, (n + k - 1) // k)):
+        lo = t * k
+        width = min(n - lo, k)
+        need = 0  # lanes of this step that take a word
+        for j in range(width):
+            xs = x[U(j)]
+            slot = xs & (M - 1)
+            e = tab[U(slot)]
+            coeff[U(lo + j)] = values[U(slot)]
+            xs = (e & 0xFFFF) * (xs >> SB) + (e >> 16)
+            x[U(j)] = xs
+            lanes[U(need)] = j  # kept if the count moves past it (need <= j < K)
+            need += np.int64(xs < L)
+        if need > nwords - ptr:
+            return -DECODE_RAN_OUT
+        for r in range(need):  # in lane order, as the encoder emitted them
+            j = U(lanes[U(r)])
+            w = np.uint32(words[U(ptr + r)])
+            x[j] = (x[j] << 16) | ((w & 0xFF) << 8) | (w >> 8)
+        ptr += need
+    return ptr
+
+
+@jit.kernel
+def touch(out, lo, hi):
+    """Write 0 to one float of every 4 KiB page of out[lo:hi] (float32): fault the pages of a
+    fresh array in, on a spare thread, before the decoder writes them."""
+    for i in range(lo, hi, 1024):
+        out[U(i)] = 0.0

@@ -1,0 +1,246 @@
+"""The compiled `entropy` kernels against the vectorised numpy path, their oracle.
+
+The kernel encoder must write exactly the vectorised encoder's bytes (and make the same
+`max_bytes` None decisions); the kernel decoder must return the same values and reject exactly
+the payloads the vectorised decoder rejects, with the same message. Each comparison runs both
+paths by flipping `jit.ENABLED` (numba must be installed; SIMNET_JIT=0 does not matter here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simnet import compression
+from simnet.compression import entropy, entropy_kernels, jit, wire
+
+pytest.importorskip("numba")
+
+METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
+SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def with_jit(enabled: bool, fn, *args):
+    """fn(*args) on one path; the flag is restored even if fn raises."""
+    saved = jit.ENABLED
+    jit.ENABLED = enabled
+    try:
+        return fn(*args)
+    finally:
+        jit.ENABLED = saved
+
+
+def quantized(method: str, n: int, seed: int, levels: int = 7, d: int = 64, zero_frac=0.0):
+    c = compression.get(method, levels=levels, bucket_size=d, encoding="entropy")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g)
+    if zero_frac:
+        x = x * (torch.rand(n, generator=g) >= zero_frac)
+    scales, idx, neg = c.quantize(x, g)
+    return c, wire.Quantized(scales, idx, neg, n)
+
+
+def encode_both(c, q, max_bytes=None):
+    fast = with_jit(True, entropy.encode, q, c.grid, c.bucket_size, max_bytes)
+    slow = with_jit(False, entropy.encode, q, c.grid, c.bucket_size, max_bytes)
+    return fast, slow
+
+
+def decode_both(c, payload: bytes, n: int):
+    """(outcome of the kernel path, outcome of the vectorised path): each either
+    ("ok", scales, coeff) or ("error", message)."""
+    def run(enabled):
+        try:
+            scales, coeff = with_jit(enabled, entropy.decode, payload, n, c.bucket_size, c.grid)
+        except ValueError as e:
+            return ("error", str(e))
+        assert coeff.dtype == torch.float32 and coeff.shape == (n,)
+        return ("ok", scales, coeff)
+    return run(True), run(False)
+
+
+def assert_same_decode(fast, slow):
+    assert fast[0] == slow[0], (fast, slow)
+    if fast[0] == "error":
+        assert fast[1] == slow[1]
+    else:
+        np.testing.assert_array_equal(fast[1], slow[1])
+        assert torch.equal(fast[2], slow[2])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [1, 7, 2047, 2048, 2049, 4097, 100_000, 100_003])
+def test_same_bytes_and_values(method, n):
+    c, q = quantized(method, n, seed=n, d=64 if n % 64 else 60)  # n not a multiple of d
+    fast, slow = encode_both(c, q)
+    assert fast == slow
+    assert fast[0] == wire.TAGS["entropy"]
+    assert_same_decode(*decode_both(c, fast, n))
+    # and the decoded levels are the quantized ones
+    _, _, coeff = decode_both(c, fast, n)[0]
+    lv = c.grid.tensor()[q.idx.reshape(-1)[:n].long()]
+    assert torch.equal(coeff, torch.where(q.neg.reshape(-1)[:n], -lv, lv))
+
+
+@pytest.mark.parametrize("method,levels", [("qsgd", 1000), ("qsgdinf", 2047), ("nuqsgd", 120),
+                                           ("qsgd", 1), ("nuqsgd", 1)])
+def test_grid_sizes(method, levels):
+    """Grids of 2..2048 points: uint8 and int32 indices, alphabets up to 4095 symbols."""
+    c, q = quantized(method, 30_001, seed=levels, levels=levels, d=128)
+    assert q.idx.dtype == (torch.uint8 if c.grid.size <= 256 else torch.int32)
+    fast, slow = encode_both(c, q)
+    assert fast == slow
+    assert_same_decode(*decode_both(c, fast, 30_001))
+
+
+@pytest.mark.parametrize("n", [1, 5000])
+def test_single_symbol(n):
+    """A zero vector: one symbol of frequency M, states that never move, no words at all."""
+    c, q = quantized("qsgd", n, seed=0, zero_frac=1.0)
+    assert not q.idx.any()
+    fast, slow = encode_both(c, q)
+    assert fast == slow
+    k = entropy.lanes_for(n)
+    assert len(fast) == (wire.header_nbytes(n) + 4 * q.scales.numel() + 2 * (2 * c.grid.size - 1)
+                         + 4 * k)
+    assert_same_decode(*decode_both(c, fast, n))
+
+
+def test_numel_zero():
+    c, q = quantized("qsgd", 0, seed=0)
+    fast, slow = encode_both(c, q)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [1, 3000, 50_000])
+def test_max_bytes_decisions(method, n):
+    c, q = quantized(method, n, seed=3, zero_frac=0.5)
+    full = encode_both(c, q)[0]
+    size = len(full)
+    k = entropy.lanes_for(n)
+    fixed_part = wire.header_nbytes(n) + 4 * q.scales.numel() + 2 * (2 * c.grid.size - 1) + 4 * k
+    budgets = {size + 1, size, size - 1, size - 2, (size + fixed_part) // 2, fixed_part,
+               fixed_part - 1, 0, -3}
+    for mb in sorted(budgets):
+        fast, slow = encode_both(c, q, mb)
+        assert fast == slow, mb
+        assert (fast is None) == (mb < size), mb
+        if fast is not None:
+            assert fast == full
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threaded_paths(monkeypatch, threads):
+    """Lane ranges encoded on threads and interleaved, decoding in phases with the output
+    faulted in ahead: forced at a small n, the same bytes and values."""
+    monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
+    monkeypatch.setattr(entropy, "_THREADS", threads)
+    monkeypatch.setattr(entropy, "_pool", None)
+    for method, n in [("qsgdinf", 1000), ("nuqsgd", 20_011), ("qsgd", 70_000)]:
+        c, q = quantized(method, n, seed=n)
+        fast, slow = encode_both(c, q)
+        assert fast == slow
+        assert_same_decode(*decode_both(c, fast, n))
+        for mb in (len(fast), len(fast) - 1, len(fast) * 3 // 4):
+            assert encode_both(c, q, mb)[0] == encode_both(c, q, mb)[1]
+        # a truncated stream must fail in whichever phase it runs out
+        assert_same_decode(*decode_both(c, fast[:-2], n))
+        assert decode_both(c, fast[:-2], n)[0][0] == "error"
+
+
+def test_division_by_reciprocal_is_exact():
+    """The encoder's x // f = trunc(x · fl(1/f) + 2^-20) for x < min(f·2^17, 2^32), checked at
+    both ends of every quotient's run (m·f and m·f + f - 1) for all f and sampled m; the module
+    docstring's claim (the complete check takes ~15 s compiled)."""
+    f = np.arange(1, (1 << 15) + 1, dtype=np.int64)[:, None]
+    m_top = np.minimum(f << 17, 1 << 32) // f  # quotients m with m·f < the bound
+    frac = np.linspace(0.0, 1.0, 129)[None, :]
+    m = np.unique(np.concatenate([np.arange(0, 64), (1 << 17) - np.arange(1, 64)]))[None, :]
+    m = np.concatenate([np.minimum(m, m_top - 1), ((m_top - 1) * frac).astype(np.int64)], 1)
+    inv = 1.0 / f
+    for x in (m * f, m * f + f - 1):
+        x = np.minimum(x, (f << 17) - 1)
+        got = (x * inv + entropy_kernels.ROUND_UP).astype(np.int64)
+        np.testing.assert_array_equal(got, x // f)
+
+
+def test_kernel_rejects_indices_outside_the_grid():
+    c, q = quantized("qsgd", 100, seed=1, levels=3)
+    bad = wire.Quantized(q.scales, q.idx.clone(), q.neg, 100)
+    bad.idx.view(-1)[57] = 9
+    with pytest.raises(ValueError, match="coordinate 57"):
+        with_jit(True, entropy.encode, bad, c.grid, c.bucket_size)
+
+
+def test_switch(monkeypatch):
+    """`jit.enabled()` is read at call time: with it off the kernels are not called."""
+    c, q = quantized("qsgd", 500, seed=2)
+    payload = entropy.encode(q, c.grid, c.bucket_size)
+    calls = []
+    for name in ("histogram", "encode", "decode"):
+        real = getattr(entropy_kernels, name)
+        monkeypatch.setattr(entropy_kernels, name,
+                            lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    monkeypatch.setattr(jit, "ENABLED", False)
+    assert entropy.encode(q, c.grid, c.bucket_size) == payload
+    entropy.decode(payload, 500, c.bucket_size, c.grid)
+    assert calls == []
+    monkeypatch.setattr(jit, "ENABLED", True)
+    assert entropy.encode(q, c.grid, c.bucket_size) == payload
+    entropy.decode(payload, 500, c.bucket_size, c.grid)
+    assert calls == ["histogram", "encode", "decode"]
+
+
+@st.composite
+def corrupted(draw):
+    method = draw(st.sampled_from(METHODS))
+    levels = draw(st.sampled_from([1, 2, 7, 40]))
+    n = draw(st.one_of(st.integers(1, 300), st.integers(2040, 6200)))
+    d = draw(st.integers(1, 70))
+    c, q = quantized(method, n, seed=draw(st.integers(0, 2**16)), levels=levels, d=d,
+                     zero_frac=draw(st.sampled_from([0.0, 0.5, 0.99])))
+    payload = bytearray(with_jit(False, entropy.encode, q, c.grid, d))
+    kind = draw(st.sampled_from(["flip", "overwrite", "truncate", "extend", "stream"]))
+    if kind in ("flip", "overwrite", "stream"):
+        lo = len(payload) - 8 if kind == "stream" else 0  # near the end: words, states
+        for _ in range(draw(st.integers(1, 4))):
+            i = draw(st.integers(max(lo, 0), len(payload) - 1))
+            if kind == "overwrite":
+                payload[i] = draw(st.integers(0, 255))
+            else:
+                payload[i] ^= 1 << draw(st.integers(0, 7))
+    elif kind == "truncate":
+        payload = payload[: draw(st.integers(0, len(payload) - 1))]
+    else:
+        payload += draw(st.binary(min_size=1, max_size=9))
+    return c, bytes(payload), n
+
+
+@settings(max_examples=250, **SETTINGS)
+@given(corrupted())
+def test_corrupted_payloads_agree(case):
+    c, payload, n = case
+    fast, slow = decode_both(c, payload, n)
+    assert_same_decode(fast, slow)
+    if fast[0] == "ok":
+        assert torch.isfinite(fast[2]).all()
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.data(), st.integers(1, 5000), st.sampled_from([1, 3, 40]))
+def test_random_streams_agree(data, n, levels):
+    """A valid header, scales and frequency table (sums to M), random states and words."""
+    c = compression.get("qsgd", levels=levels, bucket_size=1000, encoding="entropy")
+    a, k = 2 * c.grid.size - 1, entropy.lanes_for(n)
+    cuts = sorted(data.draw(st.lists(st.integers(0, entropy.M), min_size=a - 1,
+                                     max_size=a - 1)))
+    freq = np.diff(np.array([0] + cuts + [entropy.M]))
+    states = data.draw(st.lists(st.one_of(st.integers(0, 2**17), st.integers(0, 2**32 - 1)),
+                                  min_size=k, max_size=k))
+    body = (np.ones(-(-n // 1000), ">f4").tobytes() + freq.astype(">u2").tobytes()
+            + np.array(states, ">u4").tobytes() + data.draw(st.binary(max_size=300)))
+    assert_same_decode(*decode_both(c, wire.header("entropy", n) + body, n))
