@@ -86,7 +86,7 @@ def run_train(task: dict, rank: int) -> dict:
         if pinner:
             pinner.sample()
     return {"kind": "train", "compressor": task["compressor"], "numel": numel, "records": records,
-            "pinned": pinner.medians() if pinner else None}
+            "pinned": pinner.result() if pinner else None}
 
 
 class Pinner:
@@ -118,8 +118,11 @@ class Pinner:
             probe()
             self.samples[key].append(time.perf_counter() - t0)
 
-    def medians(self) -> dict:
-        return {k: float(np.median(v)) for k, v in self.samples.items()}
+    def result(self) -> dict:
+        """Medians per part (seconds), and every sample under "samples" (one per iteration)."""
+        out: dict = {k: float(np.median(v)) for k, v in self.samples.items()}
+        out["samples"] = {k: list(v) for k, v in self.samples.items()}
+        return out
 
 
 @torch.no_grad()

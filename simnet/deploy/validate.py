@@ -6,9 +6,10 @@ first-iteration payloads through the hook's collective (timed alone) and a few r
 iterations. Predictions:
   collective  the calibrated network model on the bytes the hook put on the wire
   iteration   what `simnet run` would pin (compute from `measure_compute`, encode/decode
-              from the codec measurement), measured by each rank on the cluster itself
-              + the predicted collective, composed as the replay does (all-gather
-              decodes K payloads).
+              from the codec measurement), measured by each rank on the cluster itself,
+              one sample after every timed iteration, composed as the engine does: per
+              iteration the slowest rank's compute + encode + decodes (all-gather decodes
+              K payloads), median over iterations, + the predicted collective.
 The emulated links have no added delay (no netem): the scenario's latency is replaced by
 the calibrated per-message alpha. Relative error = (predicted - measured) / measured.
 """
@@ -42,9 +43,19 @@ def _measured_iteration(train: dict) -> float:
 
 def _pinned_costs(train: dict) -> tuple[float, float, float]:
     """(compute, encode, decode) seconds as `simnet run` would pin them, measured by the
-    ranks themselves (mean over ranks)."""
+    ranks themselves (mean over ranks of each rank's median)."""
     pins = train["pinned"]
     return tuple(statistics.fmean(p[k] for p in pins) for k in ("compute_s", "encode_s", "decode_s"))
+
+
+def _slowest_rank_s(train: dict, decodes: int) -> float:
+    """Median over iterations of the slowest rank's compute + encode + `decodes` decodes, from
+    the pin samples each rank took after every iteration: the engine's rule (a collective
+    starts when its last worker is ready) applied to the measured per-rank costs."""
+    per_rank = [list(zip(p["samples"]["compute_s"], p["samples"]["encode_s"],
+                         p["samples"]["decode_s"])) for p in train["pinned"]]
+    slowest = [max(c + e + decodes * d for c, e, d in its) for its in zip(*per_rank)]
+    return statistics.median(slowest)
 
 
 def _row(name, what, collective, nbytes, predicted, measured) -> dict:
@@ -82,11 +93,13 @@ def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration:
         comm = predict_collective(topo, c, wire, cal)
         rows.append(_row(name, "collective", c, pay["wire_bytes"], comm, pay["median_s"]))
         compute, enc, dec = _pinned_costs(train)
-        decode = K * dec if c == "allgather" else dec
-        row = _row(name, "iteration", c, pay["wire_bytes"], compute + enc + comm + decode,
+        decodes = K if c == "allgather" else 1
+        ranks = _slowest_rank_s(train, decodes)
+        row = _row(name, "iteration", c, pay["wire_bytes"], ranks + comm,
                    _measured_iteration(train))
         row["predicted_parts_s"] = {"compute": compute, "encode": enc, "communication": comm,
-                                    "decode": decode}
+                                    "decode": decodes * dec,
+                                    "slowest_rank": ranks - compute - enc - decodes * dec}
         rows.append(row)
     report = {"workers": K, "rate_bps": rate, "calibration": cal, "rows": rows,
               "probe_bps": run.get("probe_bps"), "warnings": run.get("warnings", [])}

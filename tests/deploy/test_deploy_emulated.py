@@ -3,7 +3,9 @@
 Per cluster (2 and 3 ranks at 50 and 100 Mbit/s): calibrate, then the all-gather of real
 QSGD payloads (topk until qsgd is registered) and the ring all-reduce of a real fp32
 gradient must match the calibrated prediction within 5% (median absolute relative error);
-one whole fp32 DDP iteration (median of 10, the slowest rank's), compute included, within 10%.
+one whole DDP iteration (median of 10, the slowest rank's), compute included, within 10%, for
+fp32 and for QSGD (whose pinned compute and codec times are sampled between the timed
+iterations, so the VM's CPU speed drift hits prediction and measurement alike).
 """
 
 import os
@@ -60,10 +62,11 @@ def test_collectives_match_prediction(report):
     assert statistics.median(errors) <= 0.05, format_table(report)
 
 
-def test_fp32_iteration_matches_prediction(report):
-    row = next(r for r in report["rows"] if r["what"] == "iteration" and r["compressor"] == "none")
+@pytest.mark.parametrize("compressor", ["none", "quantized"])
+def test_whole_iteration_matches_prediction(report, compressor):
+    rows = [r for r in report["rows"] if r["what"] == "iteration"]
+    row = rows[0] if compressor == "none" else rows[1]
     assert abs(row["rel_error"]) <= 0.10, format_table(report)
-    # The QSGD iteration is printed, not asserted: on this 2-core VM its pinned compute and
-    # encode times (a few ms each) vary by ~40% from run to run, and the error with them
-    # (-5% to -14% measured); see issue 7.
-    assert set(row["predicted_parts_s"]) == {"compute", "encode", "communication", "decode"}
+    assert set(row["predicted_parts_s"]) == {"compute", "encode", "communication", "decode",
+                                             "slowest_rank"}
+    assert row["predicted_parts_s"]["slowest_rank"] >= 0  # a max over ranks is >= their mean
