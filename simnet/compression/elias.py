@@ -16,15 +16,23 @@ Bit lengths rather than nonzero counts frame the buckets (DESIGN allows either) 
 let the decoder start every bucket at once: it walks all buckets in parallel, one
 (gap, sign, level) triple per step, so the number of numpy steps is the largest nonzero count
 of a bucket (<= d), not the number of nonzeros.
+
+Two implementations, the same bytes and the same ValueErrors: compiled kernels
+(`elias_kernels.py`, when `jit.enabled()`: each bucket range walked by a loop, a few ranges
+on threads) and the vectorised numpy code below, the fallback and the tests' oracle.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import torch
 
+from . import elias_kernels as K
+from . import jit
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
@@ -98,13 +106,21 @@ class Prepared:
 
     def __init__(self, q: Quantized, grid: Grid, d: int):
         self.q, self.w = q, length_bits(d, grid)
-        bucket, self.values, self.widths = _triples(q, grid, d)
+        self.compiled = jit.enabled()
+        if self.compiled:  # pass 1 of the kernels: the section lengths only
+            self.grid, self.d = grid, d
+            self.idx, self.neg, self.bits = _kernel_bits(q, grid, d)
+        else:
+            bucket, self.values, self.widths = _triples(q, grid, d)
+            self.bits = np.bincount(bucket, weights=self.widths,
+                                    minlength=q.scales.numel()).astype(np.int64)
         nb = q.scales.numel()
-        self.bits = np.bincount(bucket, weights=self.widths, minlength=nb).astype(np.int64)
         self.nbytes = (header_nbytes(q.numel) + 4 * nb + -(-nb * self.w // 8)
                        + -(-int(self.bits.sum()) // 8))
 
     def payload(self) -> bytes:
+        if self.compiled:
+            return _kernel_payload(self)
         lengths, _ = write_fields(self.bits, np.full(self.bits.size, self.w))
         stream, _ = write_fields(self.values, self.widths)
         return b"".join([header("elias", self.q.numel), scales_bytes(self.q.scales), lengths.tobytes(),
@@ -114,6 +130,184 @@ class Prepared:
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
     return Prepared(q, grid, d).payload()
 
+
+# -- compiled path (elias_kernels.py) -------------------------------------------------------
+
+_PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_pool: ThreadPoolExecutor | None = None
+
+
+def _ranges(nb: int, d: int) -> list[tuple[int, int]]:
+    """Contiguous bucket ranges [b0, b1), one per thread."""
+    k = 1 if nb * d < _PAR_MIN else max(1, min(_THREADS, nb))
+    cuts = [nb * i // k for i in range(k + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _run(fn, ranges):
+    """[fn(b0, b1) for each range]: the first on this thread, the others on a private pool
+    (not shared with other modules, so a caller already on a pool thread cannot deadlock it)."""
+    global _pool
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="simnet-elias")
+    rest = [_pool.submit(fn, *r) for r in ranges[1:]]
+    return [fn(*ranges[0])] + [f.result() for f in rest]
+
+
+@lru_cache(maxsize=8)
+def _enc_tables(d: int, g: int):
+    """Encoder tables (layout in elias_kernels.py): (ftab, lb, lcap, gtab, ltab)."""
+    gcode, glen = _omega_lut(min(d, 1 << 16))  # the split tables, for the rare path
+    gtab = (gcode << _U(6)) | glen.astype(_U)
+    lcode, llen = _omega_lut(g - 1)
+    width = (llen[1:] + 1).astype(_U)
+    ltab = np.zeros(2 * g, _U)
+    ltab[2::2] = (lcode[1:] << _U(6)) | width
+    ltab[3::2] = (((_U(1) << llen[1:].astype(_U)) | lcode[1:]) << _U(6)) | width
+    # the fused table: gaps 1..GAPS, levels 1..lcap-1 (lcap <= 128: the table stays small)
+    gaps, lcap = K.GAPS, min(g, 128)
+    lb = (2 * lcap + 1).bit_length()
+    ftab = np.full((gaps + 2, 1 << lb), K.SENTINEL, _U)
+    ftab[:, :2] = 0  # level 0: no code
+    gl = glen[1:gaps + 1] if gaps <= d else np.r_[glen[1:], np.zeros(gaps - d, np.int64)]
+    gc = gcode[1:gaps + 1] if gaps <= d else np.r_[gcode[1:], np.zeros(gaps - d, _U)]
+    lw, lf = width[:lcap - 1], ltab[2:2 * lcap] >> _U(6)  # (sign, level) fields 1..lcap-1
+    size = gl[:, None] + lw[None, :].astype(np.int64).repeat(2, 1)
+    code = (gc[:, None] << lw.repeat(2)[None, :]) | lf[None, :]
+    ftab[1:gaps + 1, 2:2 * lcap] = np.where(size <= 32, (code << _U(6)) | size.astype(_U),
+                                           K.SENTINEL)
+    ftab[d + 1:gaps + 1, 2:] = K.SENTINEL  # gaps > d cannot occur (rows left for a d < GAPS)
+    return ftab.reshape(-1), lb, lcap, gtab, ltab
+
+
+def _check_kernel(err: int) -> None:
+    if err == K.ERR_LEVEL:
+        raise ValueError("elias: a level index lies outside the grid")
+    if err:
+        raise RuntimeError(f"elias kernel: internal error {err} (section lengths and codes "
+                           "disagree)")
+
+
+def _kernel_bits(q: Quantized, grid: Grid, d: int):
+    """Flat idx, neg (numpy views) and the bit length of every bucket's section (int64 [B])."""
+    if d > OMEGA_MAX:
+        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+    nb = q.scales.numel()
+    idx = np.ascontiguousarray(q.idx.reshape(-1).cpu().numpy())
+    neg = np.ascontiguousarray(q.neg.reshape(-1).cpu().numpy())
+    if idx.size != nb * d or neg.size != nb * d:
+        raise ValueError(f"elias: idx/neg must hold {nb} buckets of {d}, got {idx.size}")
+    tables = _enc_tables(d, grid.size)
+    bits = np.empty(nb, np.int64)
+    for err in _run(lambda b0, b1: K.section_bits(idx, d, b0, b1, *tables, bits),
+                    _ranges(nb, d)):
+        _check_kernel(err)
+    return idx, neg, bits
+
+
+def _kernel_payload(p: Prepared) -> bytes:
+    q, d, w, bits = p.q, p.d, p.w, p.bits
+    nb = bits.size
+    out = np.empty(p.nbytes, np.uint8)
+    head = np.frombuffer(header("elias", q.numel) + scales_bytes(q.scales), np.uint8)
+    out[:head.size] = head
+    lb = -(-nb * w // 8)
+    _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
+    stream = out[head.size + lb:]
+    starts = np.zeros(nb + 1, np.int64)
+    np.cumsum(bits, out=starts[1:])
+    tables = _enc_tables(d, p.grid.size)
+    ranges = _ranges(nb, d)
+    shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
+    jobs = {r: i for i, r in enumerate(ranges)}
+    errs = _run(lambda b0, b1: K.write_sections(p.idx, p.neg, d, b0, b1, *tables, stream,
+                                                starts[b0], starts[b1],
+                                                shared[jobs[(b0, b1)]]), ranges)
+    for err in errs:
+        _check_kernel(err)
+    for i, (b0, _) in enumerate(ranges):  # the byte a range shares with the previous one
+        if starts[b0] & 7:
+            stream[starts[b0] >> 3] |= shared[i, 0]
+    return out.tobytes()
+
+
+@lru_cache(maxsize=8)
+def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Decoder tables (layout in elias_kernels.py): the table of one or two triples for
+    bucket size d and this grid, and the bits of the signed levels, uint32 [2G] (index
+    2·level + sign)."""
+    lv = grid.tensor().numpy()
+    signed = np.stack([lv, -lv], 1).reshape(-1).view(np.uint32)
+    t = K.TABLE_BITS
+    values = np.arange(1, 1 << t)
+    code, length = omega_encode(values)
+    short = [(int(v), int(c), int(n)) for v, c, n in zip(values, code, length) if n <= t - 2]
+    # the first triple of every t-bit prefix: its length (0: none), gap and 2·level + sign
+    size1, gap1, sym1 = (np.zeros(1 << t, np.int64) for _ in range(3))
+    for gap, gc, gl in short:
+        for level, lc, ll in short:
+            size = gl + 1 + ll
+            if size > t or gap > d or level >= grid.size:
+                continue
+            for sign in (0, 1):
+                first = ((((gc << 1) | sign) << ll) | lc) << (t - size)
+                span = slice(first, first + (1 << (t - size)))
+                size1[span], gap1[span], sym1[span] = size, gap, 2 * level + sign
+    # a second triple where it fits in the bits the first leaves (none: gap 0, same symbol)
+    rest = (np.arange(1 << t) << size1) & ((1 << t) - 1)
+    size2 = size1[rest]
+    two = (size1 > 0) & (size2 > 0) & (size1 + size2 <= t)
+    size = np.where(two, size1 + size2, size1)
+    gap2 = np.where(two, gap1[rest], 0)
+    sym2 = np.where(two, sym1[rest], sym1)
+    table = (size | size1 << 6 | gap1 << 12 | gap2 << 24 | sym1 << 32 | sym2 << 48)
+    return np.where(size1 > 0, table, 0).astype(np.uint64), signed
+
+
+def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
+    """`decode` by the kernels: the same checks in the same order, the same messages."""
+    scales = read_scales(payload, numel, d)
+    nb, w = scales.size, length_bits(d, grid)
+    off = header_nbytes(numel) + 4 * nb
+    lb = -(-nb * w // 8)
+    if len(payload) < off + lb:
+        raise ValueError(f"truncated elias payload: {len(payload)} bytes, framing needs {off + lb}")
+    buf = np.frombuffer(payload, np.uint8)
+    bits = np.empty(nb, np.int64)
+    K.read_fixed(buf[off:off + lb], nb, w, bits)
+    if nb * w % 8 and int(buf[off + lb - 1]) & ((1 << (8 - nb * w % 8)) - 1):
+        raise ValueError("corrupt payload: nonzero padding bits after the bucket lengths")
+    total = int(bits.sum())
+    expect = off + lb + -(-total // 8)
+    if len(payload) != expect:
+        raise ValueError(f"elias payload has {len(payload)} bytes, its framing says {expect}")
+    body = buf[off + lb:]
+    if total % 8 and int(body[-1]) & ((1 << (8 - total % 8)) - 1):
+        raise ValueError("corrupt payload: nonzero padding bits after the last code")
+    starts = np.zeros(nb + 1, np.int64)
+    np.cumsum(bits, out=starts[1:])
+    coeff = np.empty(numel, np.float32)
+    table, signed = _dec_tables(d, grid)
+    out = coeff.view(np.uint32)
+    results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
+                                                    signed, out), _ranges(nb, d))
+    for err, _ in results:
+        if err == K.ERR_PAST:
+            raise ValueError("corrupt payload: a code runs past its bucket's section")
+        if err == K.ERR_RANGE:
+            raise ValueError(f"corrupt payload: a gap exceeds {d} or a level index exceeds "
+                             f"{grid.size - 1}")
+        if err == K.ERR_BEYOND:
+            raise ValueError("corrupt payload: a nonzero lies beyond its bucket")
+        if err:
+            raise RuntimeError(f"elias kernel: unknown error {err}")
+    return scales, torch.from_numpy(coeff)
+
+
+# -- vectorised path ------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +349,8 @@ def _step(reader: BitReader, pos, end, dmax: int, lmax: int):
 
 def decode(payload: bytes, numel: int, d: int, grid: Grid):
     """-> (scales float32 [B], signed levels float32 tensor [numel]); ValueError if malformed."""
+    if jit.enabled():
+        return _decode_kernel(payload, numel, d, grid)
     scales = read_scales(payload, numel, d)
     nb, w = scales.size, length_bits(d, grid)
     off = header_nbytes(numel) + 4 * nb

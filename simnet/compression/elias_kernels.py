@@ -1,0 +1,431 @@
+"""Compiled (numba) kernels of the `elias` wire format; the layout is specified in `elias.py`.
+
+Encoding is two passes over the level indices: `section_bits` (bit length of every bucket's
+code section) and, once prefix sums give every section its bit offset, `write_sections`.
+Decoding is `decode_sections`. Buckets are independent once their offsets are known, so every
+kernel works on a contiguous range [b0, b1) of buckets and the caller (`elias.py`) runs a few
+ranges on a thread pool (the kernels release the GIL).
+
+Bit order: MSB first, within a field and within a byte (`coding.py`). Units: `pos`, `end`,
+`at`, `bit0`, `bit1` are bit offsets into the code stream; `c`, `lo`, `hi` byte offsets into
+it; `d` coordinates per bucket; `k` a flat coordinate index; `seen` a 1-based position in a
+bucket; widths and lengths are in bits.
+
+Speed, in the hot loops:
+- the encoder looks up one table entry per coordinate, whole triple or nothing, and never
+  branches on data (whether a coordinate is zero, when a byte is complete): it stores 8
+  bytes per coordinate and advances by the complete ones;
+- the decoder reads a 64-bit window per 4 table entries, each entry one or two triples, and
+  runs two lanes of buckets in turn, as each entry waits for the previous one's table load;
+- no hot loop calls a helper that receives an array (a call costs an atomic reference-count
+  update per array) or keeps a rare path inline (it would spill the loop's registers): the
+  rare paths (codes longer than the tables, the edges of a byte range) are `_inline`
+  helpers in branches, or compiled functions called out of the loop.
+
+Safety: numba does no bounds checking. Every read of the payload is of a byte known to lie
+in the buffer (`_window` reads bytes past its end as 0), every decoded index is range-checked
+before it is used, every loop is bounded (a triple advances a section by >= 3 bits; an omega
+code has at most 5 groups below 2^57), and stores are checked against the range's own bytes.
+Kernels report malformed input by returning an error code (`ERR_*`); the caller raises the
+ValueError with the vectorised path's message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import jit
+
+__all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND", "ERR_LEVEL",
+           "ERR_OVERFLOW", "omega_code", "section_bits", "write_sections", "write_fixed",
+           "read_fixed",
+           "decode_sections"]
+
+TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
+_SHIFT = np.uint64(64 - TABLE_BITS)
+_M32 = np.uint64(0xFFFFFFFF)
+
+ERR_PAST = 1  # a code runs past its bucket's section
+ERR_RANGE = 2  # a gap exceeds d or a level index exceeds G - 1 (or an omega group is too wide)
+ERR_BEYOND = 3  # a nonzero lies beyond its bucket (incl. the short last bucket)
+ERR_LEVEL = 4  # encoder input: a level index outside [0, G - 1]
+ERR_OVERFLOW = 5  # encoder: a store outside the range's bytes (lengths and codes disagree)
+
+
+def _inline(fn):
+    """A helper of the kernels, inlined into them at numba-IR level (no call, so no
+    reference counting of the arrays it receives). Without numba: `fn` itself."""
+    if jit.numba is None:
+        return fn
+    return jit.numba.njit(inline="always", nogil=True)(fn)
+
+
+@jit.kernel
+def omega_code(v):
+    """Elias-omega code of an integer 1 <= v < 2^32: (code as uint64, length in bits <= 43).
+    For gaps beyond the encoder's table (buckets of more than 2^16 coordinates)."""
+    code = np.uint64(0)
+    length = 1  # the terminating 0
+    while v > 1:
+        bl = 0  # bit length of v
+        t = v
+        while t > 0:
+            t >>= 1
+            bl += 1
+        code |= np.uint64(v) << np.uint64(length)
+        length += bl
+        v = bl - 1
+    return code, length
+
+
+# -- encoder ------------------------------------------------------------------------------
+# Tables (built in elias.py), uint64 entries code << 6 | width (in bits):
+#   ftab[g << lb | 2l + s] = the whole triple ω(g), sign bit s, ω(l) for gaps 1 <= g <= GAPS
+#     and levels 1 <= l < lcap; 0 for l = 0 (a zero coordinate has no code, whatever g);
+#     SENTINEL in row g = GAPS + 1 (a longer gap), in column l = lcap (a level beyond the
+#     table, or outside the grid) and where the triple is longer than 32 bits; lcap =
+#     min(G, 128) and rows of 2^lb >= 2·lcap + 2 entries, so the table stays small.
+#   gtab[g] = ω(g) for gaps 1 <= g < gtab.size (longer gaps are computed), and
+#   ltab[2l + s] = the sign bit s followed by ω(l), one field, for levels 1 <= l < G:
+#     the split tables of the rare path (`_slow_bits`, `_put_slow`).
+# So the hot loops look up one entry per coordinate and never branch on whether it is zero.
+GAPS = 63  # gaps in the fused table
+SENTINEL = np.uint64((1 << 63) | 63)  # width 63 > 32: sends a coordinate down the rare path
+
+
+@jit.kernel
+def _slow_bits(gap, v, gtab, ltab):
+    """Bits of the triple (gap, any sign, level v) for the rare path of `section_bits`;
+    -1 if v lies outside the grid."""
+    if v >= np.uint64(ltab.size // 2):
+        return -1
+    gl = np.int64(gtab[gap] & np.uint64(63)) if gap < gtab.size else omega_code(gap)[1]
+    return gl + np.int64(ltab[2 * v] & np.uint64(63))
+
+
+@jit.kernel
+def section_bits(idx, d, b0, b1, ftab, lb, lcap, gtab, ltab, out):
+    """out[b] = bits of bucket b's code section, Σ over its nonzeros of
+    |ω(gap)| + 1 + |ω(level)|, for b in [b0, b1). idx: flat level indices [B·d] (uint8 or
+    int32); ftab, lb, lcap, gtab, ltab: the tables above. Returns 0, or ERR_LEVEL if an index
+    lies outside the grid."""
+    lcap = np.uint64(lcap)
+    lb = np.uint64(lb)
+    for b in range(b0, b1):
+        last = b * d - 1  # flat position of the previous nonzero (none yet: one before)
+        bits = 0
+        for k in range(b * d, (b + 1) * d):
+            v = np.uint64(idx[np.uint64(k)])  # (a negative int32 index: huge)
+            vi = min(v, lcap)
+            gap = k - last
+            e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi)]
+            last = k if vi != 0 else last
+            if e >> np.uint64(63):  # rare: a sentinel
+                width = _slow_bits(gap, v, gtab, ltab)
+                if width < 0:
+                    return ERR_LEVEL
+                bits += width
+            else:
+                bits += np.int64(e & np.uint64(63))
+        out[b] = bits
+    return 0
+
+
+@_inline
+def _store(out, c, word, nbytes, lo, hi, head):
+    """Store the top `nbytes` bytes of the 32-bit `word` at bytes c, c+1, ... of out, the
+    bytes [lo, hi) of the range; byte lo - 1 (the first byte, when shared with the previous
+    range: see `write_sections`) goes to head[0]. Returns the new c, or -1 for a byte
+    outside [lo - 1, hi)."""
+    for k in range(nbytes):
+        byte = np.uint8((word >> np.uint64(24 - 8 * k)) & np.uint64(255))
+        if c == lo - 1:
+            head[0] = byte
+        elif lo <= c < hi:
+            out[c] = byte
+        else:
+            return -1
+        c += 1
+    return c
+
+
+@_inline
+def _put(out, acc, nacc, c, value, width, lo, hi, head):
+    """Append a field of width <= 32 bits to the accumulator (its low nacc < 32 bits pending),
+    storing 32 bits once complete. Returns (acc, nacc, c); c = -1 on a bad store."""
+    acc = (acc << np.uint64(width)) | value
+    nacc += width
+    if nacc >= 32:
+        nacc -= 32
+        c = _store(out, c, (acc >> np.uint64(nacc)) & _M32, 4, lo, hi, head)
+    return acc, nacc, c
+
+
+@_inline
+def _put_wide(out, acc, nacc, c, value, width, lo, hi, head):
+    """`_put` for fields of up to 64 bits (two halves)."""
+    if width > 32:
+        acc, nacc, c = _put(out, acc, nacc, c, value >> np.uint64(32), width - 32, lo, hi,
+                            head)
+        if c < 0:
+            return acc, nacc, c
+        return _put(out, acc, nacc, c, value & _M32, 32, lo, hi, head)
+    return _put(out, acc, nacc, c, value, width, lo, hi, head)
+
+
+@_inline
+def _finish(out, acc, nacc, c, lo, hi, head):
+    """Store the < 32 pending bits, zero-padded to a byte. Returns the new c (-1: bad store)."""
+    if nacc == 0:
+        return c
+    return _store(out, c, (acc << np.uint64(32 - nacc)) & _M32, (nacc + 7) // 8, lo, hi, head)
+
+
+@jit.kernel
+def _put_slow(out, acc, nacc, c, lo, hi, head, gap, v, sign, gtab, ltab):
+    """The rare path of `write_sections`, out of its loop (so that the loop keeps its state in
+    registers): the triple (gap, sign, level v) field by field, from the split tables.
+    Returns (acc, nacc, c, error)."""
+    if v >= np.uint64(ltab.size // 2):
+        return acc, nacc, c, ERR_LEVEL
+    m6 = np.uint64(63)
+    if gap < gtab.size:
+        gc, gl = gtab[gap] >> np.uint64(6), np.int64(gtab[gap] & m6)
+    else:
+        gc, gl = omega_code(gap)
+    e = ltab[2 * v + sign]
+    acc, nacc, c = _put_wide(out, acc, nacc, c, gc, gl, lo, hi, head)
+    if c >= 0:
+        acc, nacc, c = _put_wide(out, acc, nacc, c, e >> np.uint64(6), np.int64(e & m6), lo,
+                                 hi, head)
+    return acc, nacc, c, ERR_OVERFLOW if c < 0 else 0
+
+
+@jit.kernel
+def _store_edge(out, acc, nacc, c, lo, hi, head):
+    """The 32 complete bits at the edges of a range (`write_sections`, out of its loop):
+    checked stores. Returns (nacc, c); c = -1 on a bad store."""
+    nacc -= 32
+    return nacc, _store(out, c, (acc >> np.uint64(nacc)) & _M32, 4, lo, hi, head)
+
+
+@jit.kernel
+def write_sections(idx, neg, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, bit1, head):
+    """Write the code sections of buckets [b0, b1), which occupy bits [bit0, bit1) of the code
+    stream `out` (uint8), MSB first, the last byte zero-padded. A first byte shared with the
+    previous range (bit0 not byte-aligned) is not stored: its bits (the leading ones 0) go to
+    head[0] for the caller to OR in. idx, neg: flat [B·d] level indices and signs (bool);
+    tables as in `section_bits`. Returns 0, ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with
+    the codes)."""
+    lcap = np.uint64(lcap)
+    lb = np.uint64(lb)
+    c = bit0 >> 3  # the byte the next store starts at (the first with pending bits)
+    lo = c + 1 if bit0 & 7 else c  # this range's own bytes: [lo, hi)
+    hi = (bit1 + 7) >> 3
+    # 8-byte stores at c need lo <= c <= hi - 8: one unsigned compare, c - flo <= span
+    flo = lo if hi - 8 >= lo else 1 << 62
+    span = np.uint64(max(hi - 8 - lo, 0))
+    acc = np.uint64(0)  # pending bits: the last nacc of them
+    nacc = bit0 & 7  # (the shared byte's leading bits count as pending zeros)
+    for b in range(b0, b1):
+        last = b * d - 1  # flat position of the previous nonzero (none yet: one before)
+        for k in range(b * d, (b + 1) * d):
+            v = np.uint64(idx[np.uint64(k)])  # (a negative int32 index: huge)
+            vi = min(v, lcap)
+            sign = np.uint64(neg[np.uint64(k)])
+            gap = k - last
+            e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi + sign)]
+            last = k if vi != 0 else last
+            if e >> np.uint64(63):  # rare: a sentinel
+                acc, nacc, c, err = _put_slow(out, acc, nacc, c, lo, hi, head, gap, v, sign,
+                                              gtab, ltab)
+                if err:
+                    return err
+                continue
+            width = e & np.uint64(63)
+            acc = (acc << width) | (e >> np.uint64(6))
+            nacc += np.int64(width)
+            if np.uint64(c - flo) <= span:
+                # store the pending bits (< 64), left-aligned, as 8 bytes; advance c past
+                # the complete ones. The others lie in [c, hi) and are rewritten by a later
+                # store (the stores and `_finish` fill [c, hi) in order). For nacc = 0 the
+                # shift count is 0 (x86 masks counts; the & 63 makes it defined here too).
+                word = acc << np.uint64((64 - nacc) & 63)
+                u = np.uint64(c)
+                for i in range(8):
+                    byte = (word >> np.uint64(56 - 8 * i)) & np.uint64(255)
+                    out[u + np.uint64(i)] = np.uint8(byte)
+                c += nacc >> 3
+                nacc &= 7
+            elif nacc >= 32:  # the range's first or last bytes
+                nacc, c = _store_edge(out, acc, nacc, c, lo, hi, head)
+                if c < 0:
+                    return ERR_OVERFLOW
+    if _finish(out, acc, nacc, c, lo, hi, head) != hi:  # (a shared first byte: lo - 1)
+        return ERR_OVERFLOW
+    return 0
+
+
+@jit.kernel
+def write_fixed(values, w, out):
+    """Write values[i] as fields of w <= 64 bits, MSB first, into out (exactly
+    ceil(values.size·w/8) bytes, the last zero-padded). Returns 0, or ERR_OVERFLOW."""
+    acc = np.uint64(0)
+    nacc = 0
+    c = 0
+    head = np.zeros(1, np.uint8)  # unused: c >= lo = 0
+    for i in range(values.size):
+        acc, nacc, c = _put_wide(out, acc, nacc, c, np.uint64(values[i]), w, 0, out.size, head)
+        if c < 0:
+            return ERR_OVERFLOW
+    if _finish(out, acc, nacc, c, 0, out.size, head) != out.size:
+        return ERR_OVERFLOW
+    return 0
+
+
+# -- decoder ------------------------------------------------------------------------------
+# Table (built in elias.py for one d and grid): table[t], for the top TABLE_BITS bits t of a
+# window, describes the (gap, sign, level) triples they start with, one or two:
+#   L | L1 << 6 | gap1 << 12 | gap2 << 24 | sym1 << 32 | sym2 << 48,
+# L the bits of both, L1 of the first, sym = 2·level + sign; with one triple, gap2 = 0 and
+# sym2 = sym1 (the second store repeats the first). 0 if the first triple is longer than
+# TABLE_BITS, or has gap > d or a level outside the grid (the slow path then decodes it, or
+# reports it).
+
+@_inline
+def _window(buf, pos):
+    """uint64 whose MSB is the bit at `pos` of buf; its top 57 bits are valid. Bytes past the
+    end of buf read as 0; nothing outside buf is touched."""
+    i = pos >> 3
+    n = buf.size
+    w = np.uint64(0)
+    for k in range(8):
+        w <<= np.uint64(8)
+        if 0 <= i + k < n:
+            w |= np.uint64(buf[i + k])
+    return w << np.uint64(pos & 7)
+
+
+@jit.kernel
+def read_fixed(buf, count, w, out):
+    """out[i] = the i-th w-bit field (1 <= w <= 57) of buf, MSB first, for i < count; bits
+    past the end of buf read as 0."""
+    for i in range(count):
+        out[i] = np.int64(_window(buf, i * w) >> np.uint64(64 - w))
+
+
+@_inline
+def _omega_slow(buf, pos, end, limit, maxbits):
+    """Decode one omega code at bit pos of a section ending at `end`, group by group, reading
+    no bit at or past `end`. limit: the largest value accepted; maxbits = bitlen(limit) <= 57.
+    Returns (value, new pos, 0), or (0, pos, ERR_PAST or ERR_RANGE)."""
+    n = np.int64(1)
+    for _ in range(8):  # a value < 2^57 has <= 5 groups: the loop always returns sooner
+        if pos >= end:
+            return np.int64(0), pos, ERR_PAST
+        w = _window(buf, pos)
+        if (w >> np.uint64(63)) == 0:  # the terminating 0
+            return n, pos + 1, 0
+        k = n + 1  # the next group has n + 1 bits (so a value >= 2^n)
+        if k > maxbits:
+            return np.int64(0), pos, ERR_RANGE
+        if pos + k > end:
+            return np.int64(0), pos, ERR_PAST
+        n = np.int64(w >> np.uint64(64 - k))
+        pos += k
+        if n > limit:
+            return np.int64(0), pos, ERR_RANGE
+    return np.int64(0), pos, ERR_RANGE
+
+
+@_inline
+def _bit_length(v):
+    n = 0
+    while v > 0:
+        v >>= 1
+        n += 1
+    return n
+
+
+@jit.kernel
+def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
+    """Decode buckets [b0, b1) into out[b·d: min((b+1)·d, numel)], the bit patterns of the
+    float32 sgn·level (0 where no code). body: the code stream (uint8); starts: int64
+    [B + 1], bit offsets of the sections (starts[-1] <= 8·body.size); table: uint64
+    [2^TABLE_BITS] (above); signed: uint32 [2G], signed[2l + s] the bits of (-1)^s·level l;
+    out: uint32 [numel]. Returns (0, 0), or (ERR_*, bucket) for a malformed bucket.
+
+    Each triple waits for the previous one's table load, so the loop runs two lanes in turn
+    (buckets b0, b0+2, ... and b0+1, b0+3, ...): one step of a lane, swap, one step of the
+    other. Their chains are independent, and the CPU overlaps them."""
+    nbody = body.size
+    lmax = signed.size // 2 - 1
+    dbits = min(_bit_length(d), 57)
+    lbits = min(_bit_length(lmax), 57)
+    # this lane: bucket, bit position, section end, first coordinate, coordinate count, and
+    # the 1-based position of the bucket's last nonzero so far; then the other lane's
+    b, pos, end, base, room, seen = b0 - 2, 0, 0, 0, 0, 0
+    ob, opos, oend, obase, oroom, oseen = b0 - 1, 0, 0, 0, 0, 0
+    while True:  # each step decodes >= 1 triple (>= 3 bits), opens a bucket, or swaps
+        if pos < end:
+            i = pos >> 3
+            if i + 8 <= nbody:  # a 64-bit window at pos (one unaligned load)
+                w = np.uint64(0)
+                for k in range(8):
+                    w = (w << np.uint64(8)) | np.uint64(body[np.uint64(i + k)])
+                w <<= np.uint64(pos & 7)
+            else:
+                w = _window(body, pos)
+            # up to 4 table entries (each 1 or 2 triples, <= TABLE_BITS bits) from the window
+            # (4·12 <= its 57 valid bits); the chain per entry: one table load, two shifts
+            at = pos  # the bit after the last triple decoded
+            for _ in range(4):
+                e = table[w >> _SHIFT]
+                if e == 0:
+                    break
+                length = e & np.uint64(63)
+                if at + np.int64(length) > end:  # the section's end: the first triple only
+                    length = (e >> np.uint64(6)) & np.uint64(63)
+                    if at + np.int64(length) > end:
+                        return ERR_PAST, b
+                    e &= ~np.uint64(0xFFFF0000FF000000)  # gap2 = 0, sym2 = sym1
+                    e |= (e >> np.uint64(32)) << np.uint64(48)
+                at += np.int64(length)
+                s1 = seen + np.int64((e >> np.uint64(12)) & np.uint64(0xFFF))
+                seen = s1 + np.int64((e >> np.uint64(24)) & np.uint64(0xFF))
+                if seen > room:
+                    return ERR_BEYOND, b
+                out[np.uint64(base + s1 - 1)] = signed[(e >> np.uint64(32)) & np.uint64(0xFFFF)]
+                out[np.uint64(base + seen - 1)] = signed[e >> np.uint64(48)]
+                w <<= length
+                if at >= end:
+                    break
+            if at == pos:  # a triple the table lacks (long, or out of range): by fields
+                gap, pos, err = _omega_slow(body, pos, end, d, dbits)
+                if err != 0:
+                    return err, b
+                if pos >= end:
+                    return ERR_PAST, b
+                sign = np.int64(_window(body, pos) >> np.uint64(63))
+                lvl, at, err = _omega_slow(body, pos + 1, end, lmax, lbits)
+                if err != 0:
+                    return err, b
+                if gap > d or lvl > lmax:
+                    return ERR_RANGE, b
+                seen += gap
+                if seen > room:
+                    return ERR_BEYOND, b
+                out[base + seen - 1] = signed[2 * lvl + sign]
+            pos = at
+        elif b + 2 < b1:  # this lane's next bucket: zero its coordinates
+            b += 2
+            base = b * d
+            room = min(d, numel - base)
+            for k in range(np.uint64(base), np.uint64(base + room)):  # (unsigned: a memset)
+                out[k] = 0
+            pos, end, seen = starts[b], starts[b + 1], 0
+        elif opos >= oend and ob + 2 >= b1:  # both lanes are done
+            break
+        b, pos, end, base, room, seen, ob, opos, oend, obase, oroom, oseen = (
+            ob, opos, oend, obase, oroom, oseen, b, pos, end, base, room, seen)
+    return 0, 0

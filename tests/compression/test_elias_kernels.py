@@ -1,0 +1,231 @@
+"""The compiled `elias` kernels (elias_kernels.py) against the vectorised path, their oracle:
+the same bytes from every input, the same decoded values, and the same verdict (value or
+ValueError) on every corrupted payload. Each comparison runs both paths in one process by
+switching `jit.ENABLED` (so these tests check the kernels under SIMNET_JIT=0 too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from simnet import compression
+from simnet.compression import elias, jit, wire
+from simnet.compression.quantize import uniform_grid
+
+pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
+
+METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
+SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def on_both(fn):
+    """(fn() with the kernels, fn() with the vectorised path)."""
+    out = []
+    for enabled in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(jit, "ENABLED", enabled)
+            out.append(fn())
+    return out
+
+
+def verdict(fn):
+    """fn()'s result, or the string "ValueError"; any other exception propagates."""
+    try:
+        return fn()
+    except ValueError:
+        return "ValueError"
+
+
+def quantized(method, n, d, seed=0, density=1.0, cube=False, **levels):
+    c = compression.get(method, bucket_size=d, encoding="elias", **levels)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g)
+    x = x**3 if cube else x
+    x = x * (torch.rand(n, generator=g) < density)
+    scales, idx, neg = c.quantize(x, g)
+    return c, wire.Quantized(scales, idx, neg, n)
+
+
+def assert_same_codec(c, q):
+    """Both encoders give the same bytes (and Prepared the same exact nbytes); both decoders
+    give the same scales and coefficients, and wire.decode the same gradient."""
+    d, n = c.bucket_size, q.numel
+    (pk, nk), (pv, nv) = on_both(lambda: (elias.encode(q, c.grid, d),
+                                          elias.Prepared(q, c.grid, d).nbytes))
+    assert pk == pv
+    assert nk == nv == len(pk)
+    (sk, ck), (sv, cv) = on_both(lambda: elias.decode(pk, n, d, c.grid))
+    assert np.array_equal(sk, sv)
+    assert ck.dtype == cv.dtype == torch.float32 and ck.shape == cv.shape == (n,)
+    assert torch.equal(ck, cv)
+    yk, yv = on_both(lambda: c.decode(pk, n))
+    assert torch.equal(yk, yv)
+    return pk
+
+
+CASES = [(1, 1), (1, 512), (2, 1), (5, 2), (7, 3), (37, 8), (1000, 64), (4099, 512),
+         (70001, 512), (70000, 3), (131072, 1024)]  # >= 2^16: two bucket ranges on threads
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,d", CASES)
+@pytest.mark.parametrize("bits", [3, 4, 7])
+def test_same_bytes_and_values(method, n, d, bits):
+    c, q = quantized(method, n, d, seed=n + d, bits=bits)
+    assert_same_codec(c, q)
+
+
+@pytest.mark.parametrize("method,levels", [("qsgd", 300), ("qsgdinf", 300), ("qsgd", 3000),
+                                           ("nuqsgd", 120), ("qsgdinf", 127), ("qsgd", 128)])
+@pytest.mark.parametrize("n,d", [(1, 1), (999, 7), (20000, 512), (70001, 256)])
+def test_large_grids(method, levels, n, d):
+    """Levels beyond the fused table (>= 128), int32 indices (grids of > 256 points)."""
+    c, q = quantized(method, n, d, seed=levels, cube=True, levels=levels)
+    if c.grid.size > 256:
+        assert q.idx.dtype == torch.int32
+    assert_same_codec(c, q)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,d", [(1, 1), (100, 7), (70000, 512), (200000, 100000)])
+def test_zero_vectors(method, n, d):
+    c, q = quantized(method, n, d, density=0.0, levels=3)
+    payload = assert_same_codec(c, q)
+    assert len(payload) == wire.header_nbytes(n) + 4 * q.scales.numel() + -(
+        -q.scales.numel() * elias.length_bits(d, c.grid) // 8)  # empty sections
+    for y in on_both(lambda: c.decode(payload, n)):
+        assert torch.equal(y, torch.zeros(n))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,d,density", [(5000, 512, 0.01), (70001, 4096, 0.002),
+                                         (300000, 100000, 3e-5), (200000, 70000, 1e-4),
+                                         (70000, 1, 0.3), (80000, 2, 0.5)])
+def test_sparse_vectors(method, n, d, density):
+    """Long gaps: beyond the fused table (> 63) and beyond the gap table (> 2^16)."""
+    c, q = quantized(method, n, d, seed=7, density=density, levels=5)
+    assert_same_codec(c, q)
+
+
+def test_long_triples_and_every_gap():
+    """Hand-made indices: every gap 1..d in one bucket, triples of > 32 bits (a gap of
+    ~10^5 and a level of ~3000), a last bucket shorter than d, nonzero signs everywhere."""
+    grid = uniform_grid(4000)
+    d = 100_003
+    n = 2 * d + 17
+    idx = torch.zeros(3, d, dtype=torch.int32)
+    pos = np.cumsum(np.arange(1, 446))  # gaps 1, 2, ..., 445 in bucket 0
+    idx[0, pos[pos < d]] = torch.arange(1, int((pos < d).sum()) + 1, dtype=torch.int32)
+    idx[1, d - 1] = 3999  # gap d, level 3999: a triple of > 32 bits
+    idx[1, 0] = 1
+    idx[2, :17] = 4000 - torch.arange(17, dtype=torch.int32)
+    neg = (torch.arange(3 * d).view(3, d) % 3 == 0) & (idx > 0)
+    q = wire.Quantized(torch.rand(3), idx, neg, n)
+    (pk, sk), (pv, sv) = on_both(lambda: (elias.encode(q, grid, d),
+                                          elias.decode(elias.encode(q, grid, d), n, d, grid)))
+    assert pk == pv
+    assert np.array_equal(sk[0], sv[0]) and torch.equal(sk[1], sv[1])
+    levels = grid.tensor()[idx.reshape(-1)[:n].long()]
+    assert torch.equal(sk[1], torch.where(neg.reshape(-1)[:n], -levels, levels))
+
+
+def test_level_outside_grid_is_a_value_error():
+    grid = uniform_grid(3)
+    idx = torch.tensor([[0, 1, 4, 2]], dtype=torch.uint8)
+    q = wire.Quantized(torch.ones(1), idx, torch.zeros(1, 4, dtype=torch.bool), 4)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jit, "ENABLED", True)
+        with pytest.raises(ValueError, match="outside the grid"):
+            elias.encode(q, grid, 4)
+
+
+def test_the_switch_selects_the_kernels(monkeypatch):
+    """Guards the comparisons above: with ENABLED the kernels run, without it they do not."""
+    c, q = quantized("qsgd", 1000, 64, bits=4)
+    calls = []
+    for name in ("section_bits", "write_sections", "decode_sections"):
+        real = getattr(elias.K, name)
+        monkeypatch.setattr(elias.K, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    monkeypatch.setattr(jit, "ENABLED", False)
+    elias.decode(elias.encode(q, c.grid, 64), 1000, 64, c.grid)
+    assert calls == []
+    monkeypatch.setattr(jit, "ENABLED", True)
+    elias.decode(elias.encode(q, c.grid, 64), 1000, 64, c.grid)
+    assert sorted(set(calls)) == ["decode_sections", "section_bits", "write_sections"]
+
+
+# -- corrupted payloads: the same verdict from both decoders --------------------------------
+
+@st.composite
+def payloads(draw):
+    method = draw(st.sampled_from(METHODS))
+    s = draw(st.sampled_from([1, 2, 3, 7, 15, 40, 120]))
+    d = draw(st.integers(1, 70))
+    n = draw(st.integers(1, 300))
+    density = draw(st.sampled_from([0.05, 0.3, 1.0]))
+    c, q = quantized(method, n, d, seed=draw(st.integers(0, 2**16)), density=density,
+                     cube=True, levels=s)
+    return c, elias.encode(q, c.grid, d), n
+
+
+def same_verdict(c, payload: bytes, n: int):
+    d = c.bucket_size
+    k, v = on_both(lambda: verdict(lambda: elias.decode(payload, n, d, c.grid)))
+    if isinstance(k, str) or isinstance(v, str):
+        assert k == v
+        event("rejected")
+        return k
+    assert np.array_equal(k[0], v[0]) and torch.equal(k[1], v[1])
+    event("decoded")
+    return "ok"
+
+
+@settings(max_examples=600, **SETTINGS)
+@given(payloads(), st.data())
+def test_bit_flips_and_overwrites(case, data):
+    c, payload, n = case
+    buf = bytearray(payload)
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(buf) - 1))
+        if data.draw(st.booleans()):
+            buf[i] ^= 1 << data.draw(st.integers(0, 7))
+        else:
+            buf[i] = data.draw(st.integers(0, 255))
+    same_verdict(c, bytes(buf), n)
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(payloads(), st.data())
+def test_truncation_and_extension(case, data):
+    c, payload, n = case
+    assert same_verdict(c, payload, n) == "ok"
+    cut = data.draw(st.integers(0, len(payload) - 1))
+    assert same_verdict(c, payload[:cut], n) == "ValueError"
+    extra = data.draw(st.binary(min_size=1, max_size=9))
+    assert same_verdict(c, payload + extra, n) == "ValueError"
+
+
+@settings(max_examples=500, **SETTINGS)
+@given(st.sampled_from(METHODS), st.sampled_from([1, 3, 7, 120]), st.integers(1, 40),
+       st.integers(1, 200), st.data())
+def test_random_code_sections(method, s, d, n, data):
+    """Valid framing (lengths that sum to the body), random code bits: the decoders walk
+    garbage to its end or to the first error, and must agree on which it is."""
+    c = compression.get(method, levels=s, bucket_size=d, encoding="elias")
+    nb = -(-n // d)
+    w = elias.length_bits(d, c.grid)
+    lengths = [data.draw(st.integers(0, min(2**w - 1, 3 * d + 20))) for _ in range(nb)]
+    total = sum(lengths)
+    body = bytearray(data.draw(st.binary(min_size=-(-total // 8), max_size=-(-total // 8))))
+    if total % 8:
+        body[-1] &= (0xFF << (8 - total % 8)) & 0xFF  # zero padding
+    framing = "".join(format(x, f"0{w}b") for x in lengths)
+    framing += "0" * (-len(framing) % 8)
+    payload = (wire.header("elias", n) + np.ones(nb, ">f4").tobytes()
+               + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8))
+               + bytes(body))
+    same_verdict(c, payload, n)
