@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from .jit import kernel
+from .jit import inline, kernel
 
-__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "quantize_rows", "pack_rows", "unpack_rows",
+__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "quantize_rows", "pack_fields", "unpack_rows",
            "scale_rows"]
 
 UNIFORM, EXPONENTIAL = 0, 1
@@ -32,7 +32,7 @@ def grid_code(grid, levels: int) -> int | None:
     return {"uniform": UNIFORM, "exponential": EXPONENTIAL}.get(grid.kind)
 
 
-@kernel
+@inline
 def _frexp32(r):
     """frexp of a float32 r >= 0 from its bits (libm's frexp is a call per coordinate):
     (m float32 in [0.5, 1), e) with r = m·2^e; (0, 0) for r = 0."""
@@ -44,7 +44,7 @@ def _frexp32(r):
     return np.uint32(m).view(np.float32), np.int64(biased) - 126
 
 
-@kernel
+@inline
 def _level(ax, scale, mult, u, kind, s):
     """Level index of one |x| (float32 `ax`) given its bucket's multiplier and a uniform u.
 
@@ -73,55 +73,101 @@ def _level(ax, scale, mult, u, kind, s):
     return lo + (1 if u < p else 0)
 
 
-@kernel
+@inline
 def _safe(scale):
     """The divisor of a bucket: its scale, or 1 for a zero bucket."""
     return scale if scale > 0 else np.float32(1.0)
 
 
-@kernel
+@inline
 def _multiplier(scale, s):
     """s·(1/scale) in float32, as torch computes s / scale."""
     return np.float32(s) * (np.float32(1.0) / scale)
 
 
+_M32 = np.uint64(0xFFFFFFFF)
+_CHEAP = np.uint64(0xDA942042E4DD58B5)  # PCG64DXSM's multiplier (LCG step and output mix)
+
+
+@inline
+def _mulhi(a, b):
+    """High 64 bits of the 128-bit product of uint64 a and b."""
+    a_lo, a_hi = a & _M32, a >> np.uint64(32)
+    b_lo, b_hi = b & _M32, b >> np.uint64(32)
+    p1, p2 = a_lo * b_hi, a_hi * b_lo
+    mid = ((a_lo * b_lo) >> np.uint64(32)) + (p1 & _M32) + (p2 & _M32)
+    return a_hi * b_hi + (p1 >> np.uint64(32)) + (p2 >> np.uint64(32)) + (mid >> np.uint64(32))
+
+
+@inline
+def _pcg_next(hi, lo, inc_hi, inc_lo):
+    """One PCG64DXSM output of the 128-bit state (hi, lo) with increment (inc_hi, inc_lo), all
+    uint64: (output, next hi, next lo). numpy's `random_raw`, bit for bit: the DXSM output of
+    the pre-step state, then the LCG step. Scalars, not an array, so they stay in registers."""
+    out = hi ^ (hi >> np.uint64(32))
+    out *= _CHEAP
+    out ^= out >> np.uint64(48)
+    out *= lo | np.uint64(1)
+    mul_lo = lo * _CHEAP
+    new_lo = mul_lo + inc_lo
+    carry = np.uint64(1) if new_lo < mul_lo else np.uint64(0)
+    return out, hi * _CHEAP + _mulhi(lo, _CHEAP) + inc_hi + carry, new_lo
+
+
 @kernel
-def quantize_rows(x, scales, u, d, kind, s, idx_out, neg_out):
+def quantize_rows(x, scales, state, d, kind, s, idx_out, neg_out):
     """Stochastic rounding of len(scales) buckets: level indices and negative-sign flags.
 
-    x, u: float32 [rows·d]; idx_out: uint8 or int32 [rows·d]; neg_out: bool [rows·d]."""
+    x: float32 [rows·d]; idx_out: uint8 or int32 [rows·d]; neg_out: bool [rows·d]. The uniforms
+    are drawn here, as `uniforms.fill` draws them, from the PCG64DXSM `state` (uint64 [hi, lo,
+    inc hi, inc lo], `uniforms.pcg_state`) positioned at coordinate 0's draw: each 64-bit
+    output gives two draws, low half first, (u32 >> 8)·2^-24."""
+    hi, lo, inc_hi, inc_lo = state[0], state[1], state[2], state[3]
+    raw = np.uint64(0)
     for b in range(scales.size):
         scale = _safe(scales[b])
         mult = _multiplier(scale, s)
         for i in range(b * d, (b + 1) * d):
+            if i % 2 == 0:
+                raw, hi, lo = _pcg_next(hi, lo, inc_hi, inc_lo)
+                half = raw & _M32
+            else:
+                half = raw >> np.uint64(32)
+            u = np.float32(half >> np.uint64(8)) * np.float32(2.0**-24)
             v = x[i]
-            j = _level(abs(v), scale, mult, u[i], kind, s)
+            j = _level(abs(v), scale, mult, u, kind, s)
             idx_out[i] = j
             neg_out[i] = v < 0 and j > 0  # canonical: a zero level carries no sign
 
 
 @kernel
-def pack_rows(x, scales, u, d, kind, s, w, count, out):
-    """Round and pack the first `count` coordinates of the buckets as (sign, w-bit index)
-    fields of k = w + 1 bits, MSB first, into `out` (uint8, ceil(count·k/8) bytes, the last
-    one zero-padded)."""
-    acc = np.uint64(0)  # pending bits, right-aligned
-    nbits = 0
+def pack_fields(idx, neg, count, w, out):
+    """Pack the first `count` (sign, w-bit index) fields of idx/neg (as `quantize_rows` wrote
+    them) as k = w + 1 bits each, MSB first, into `out` (uint8, ceil(count·k/8) bytes, the
+    last one zero-padded). For k <= 8, 8 fields make k whole bytes of one 64-bit word."""
+    k = w + 1
     pos = 0
-    for b in range(scales.size):
-        scale = _safe(scales[b])
-        mult = _multiplier(scale, s)
-        end = min((b + 1) * d, count)
-        for i in range(b * d, end):
-            v = x[i]
-            j = _level(abs(v), scale, mult, u[i], kind, s)
-            field = j | ((1 << w) if (v < 0 and j > 0) else 0)
-            acc = (acc << np.uint64(w + 1)) | np.uint64(field)
-            nbits += w + 1
-            while nbits >= 8:
-                nbits -= 8
-                out[pos] = np.uint8((acc >> np.uint64(nbits)) & np.uint64(255))
-                pos += 1
+    start = 0
+    if k <= 8:
+        for g in range(count // 8):
+            acc = np.uint64(0)
+            for i in range(8 * g, 8 * g + 8):
+                field = np.uint64(idx[i]) | (np.uint64(neg[i]) << np.uint64(w))
+                acc = (acc << np.uint64(k)) | field
+            for j in range(k):
+                out[pos + j] = np.uint8((acc >> np.uint64(8 * (k - 1 - j))) & np.uint64(255))
+            pos += k
+        start = count // 8 * 8
+    acc = np.uint64(0)  # the rest (all fields when k > 8): a bit accumulator
+    nbits = 0
+    for i in range(start, count):
+        field = np.uint64(idx[i]) | (np.uint64(neg[i]) << np.uint64(w))
+        acc = (acc << np.uint64(k)) | field
+        nbits += k
+        while nbits >= 8:
+            nbits -= 8
+            out[pos] = np.uint8((acc >> np.uint64(nbits)) & np.uint64(255))
+            pos += 1
     if nbits:
         out[pos] = np.uint8((acc << np.uint64(8 - nbits)) & np.uint64(255))
 

@@ -19,7 +19,7 @@ import torch
 from . import grid_kernels, jit, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
-from .uniforms import fill, parallel_map, stream_seed
+from .uniforms import fill, parallel_map, pcg_state, stream_seed
 
 ENCODINGS = ("fixed", "elias", "entropy", "auto")
 CHUNK_COORDS = 1 << 18  # coordinates per chunk of the CPU `fixed` encoder (1 MiB of float32)
@@ -118,14 +118,12 @@ class GridQuantizer(Compressor):
         neg = np.empty(flat.size, np.bool_)
         rows = wire.chunk_rows(d, CHUNK_COORDS)
 
-        def round_chunk(r0: int, u: np.ndarray) -> None:
+        def round_chunk(r0: int, _) -> None:
             part = slice(r0 * d, (r0 + rows) * d)
-            u = u[:flat[part].size]
-            fill(seed, u, r0 * d)
-            grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], u, d, *fast, idx[part],
-                                       neg[part])
+            grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
+                                       *fast, idx[part], neg[part])
 
-        parallel_map(round_chunk, range(0, sc.size, rows), rows * d)
+        parallel_map(round_chunk, range(0, sc.size, rows), 0)
         return (scales, torch.from_numpy(idx).view(xb.shape), torch.from_numpy(neg).view(xb.shape))
 
     def _precise(self, xb: torch.Tensor) -> torch.Tensor:
@@ -156,14 +154,19 @@ class GridQuantizer(Compressor):
         if fast is not None:
             flat, sc = xb.reshape(-1).numpy(), scales.numpy()
 
-            def pack_chunk(r0: int, u: np.ndarray) -> None:
-                count = min(rows * d, n - r0 * d)
-                fill(seed, u[:min(rows, sc.size - r0) * d], r0 * d)
-                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
-                grid_kernels.pack_rows(flat[r0 * d:(r0 + rows) * d], sc[r0:r0 + rows], u, d,
-                                       *fast, k - 1, count, out[at:at + -(-count * k // 8)])
+            index_dtype = np.uint8 if grid.size <= 256 else np.int32
 
-            parallel_map(pack_chunk, range(0, sc.size, rows), rows * d)
+            def pack_chunk(r0: int, _) -> None:
+                part = slice(r0 * d, (r0 + rows) * d)
+                size = flat[part].size
+                idx, neg = np.empty(size, index_dtype), np.empty(size, np.bool_)
+                grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], pcg_state(seed, r0 * d),
+                                           d, *fast, idx, neg)
+                count = min(size, n - r0 * d)
+                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
+                grid_kernels.pack_fields(idx, neg, count, k - 1, out[at:at + -(-count * k // 8)])
+
+            parallel_map(pack_chunk, range(0, sc.size, rows), 0)
             return out.tobytes()
         u = np.empty(rows * d, np.float32)
         for r0 in range(0, xb.shape[0], rows):

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-__all__ = ["uniforms", "stream_seed", "fill", "parallel_map", "CHUNK"]
+__all__ = ["uniforms", "stream_seed", "fill", "pcg_state", "parallel_map", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -49,6 +49,19 @@ def fill(seed: int, out: np.ndarray, first: int) -> None:
     raw = bits.random_raw((out.size + 1) // 2).view(np.uint32)[:out.size]
     raw >>= 8
     np.multiply(raw, np.float32(2.0**-24), out=out, casting="unsafe")
+
+
+def pcg_state(seed: int, first: int) -> np.ndarray:
+    """The PCG64DXSM state of stream `seed` positioned at draw `first` (even), as the compiled
+    kernels take it: uint64 [state hi, state lo, increment hi, increment lo]."""
+    if first % 2:
+        raise ValueError(f"a draw range must start at an even position, got {first}")
+    bits = np.random.PCG64DXSM(seed)
+    bits.advance(first // 2)
+    st = bits.state["state"]
+    mask = (1 << 64) - 1
+    return np.array([st["state"] >> 64, st["state"] & mask, st["inc"] >> 64, st["inc"] & mask],
+                    np.uint64)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -68,3 +68,19 @@ def test_chunk_rows_fill_whole_bytes():
     for d in [1, 2, 3, 5, 8, 77, 512, 1000]:
         rows = wire.chunk_rows(d, 4096)
         assert rows >= 1 and (rows * d) % 8 == 0
+
+
+@pytest.mark.skipif(not __import__("simnet.compression.jit", fromlist=["x"]).ENABLED,
+                    reason="numba not available or SIMNET_JIT=0")
+@pytest.mark.parametrize("seed,first", [(0, 0), (12345, 2), (2**62 + 7, 1 << 21)])
+def test_compiled_pcg_matches_numpy_raw_outputs(seed, first):
+    """The kernels' PCG64DXSM (128-bit state in two uint64) gives numpy's raw outputs."""
+    from simnet.compression import grid_kernels, uniforms
+
+    hi, lo, inc_hi, inc_lo = (np.uint64(v) for v in uniforms.pcg_state(seed, first))
+    bits = np.random.PCG64DXSM(seed)
+    bits.advance(first // 2)
+    expect = bits.random_raw(50)
+    for want in expect:
+        got, hi, lo = grid_kernels._pcg_next(hi, lo, inc_hi, inc_lo)
+        assert int(got) % 2**64 == int(want)  # numba returns the uint64 as a signed int
