@@ -13,8 +13,6 @@ and release the GIL, so callers run chunks of buckets on a thread pool.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .jit import inline, kernel
@@ -33,18 +31,6 @@ def grid_code(grid, levels: int) -> int | None:
 
 
 @inline
-def _frexp32(r):
-    """frexp of a float32 r >= 0 from its bits (libm's frexp is a call per coordinate):
-    (m float32 in [0.5, 1), e) with r = m·2^e; (0, 0) for r = 0."""
-    bits = np.uint32(np.float32(r).view(np.uint32))
-    biased = (bits >> np.uint32(23)) & np.uint32(0xFF)
-    if biased == 0:  # zero or subnormal: rare, exact in float64
-        return math.frexp(r)
-    m = (bits & np.uint32(0x807FFFFF)) | np.uint32(126 << 23)  # exponent of [0.5, 1)
-    return np.uint32(m).view(np.float32), np.int64(biased) - 126
-
-
-@inline
 def _level(ax, scale, mult, u, kind, s):
     """Level index of one |x| (float32 `ax`) given its bucket's multiplier and a uniform u.
 
@@ -60,15 +46,16 @@ def _level(ax, scale, mult, u, kind, s):
         frac = t - np.float32(lo)
         idx = lo + (1 if u < frac else 0)
         return min(idx, s)
+    # torch's frexp, from the float32 bits: r = m·2^e with m in [0.5, 1), e = biased
+    # exponent - 126; the bracket [2^(e-1), 2^e] has index s + e, and P(up) = 2m - 1 exactly
     r = min(ax / scale, np.float32(1.0))
-    m, e = _frexp32(r)
-    if m == 0.0:
-        lo = 0
-    else:
-        lo = min(max(e + s, 0), s + 1)
-    if lo > 0:
-        p = 2.0 * m - 1.0
-    else:
+    bits = np.uint32(np.float32(r).view(np.uint32))
+    biased = np.int64(bits >> np.uint32(23))
+    lo = 0 if biased == 0 else min(max(biased - 126 + s, 0), s + 1)  # 0: zero or subnormal
+    if lo > 0:  # 2m - 1: the mantissa with the exponent of [1, 2), minus 1
+        p = np.uint32((bits & np.uint32(0x7FFFFF)) | np.uint32(127 << 23)).view(np.float32)
+        p -= np.float32(1.0)
+    else:  # below 2^-s the bracket is [0, 2^-s]
         p = r * np.float32(2.0**s)
     return lo + (1 if u < p else 0)
 
@@ -133,7 +120,7 @@ def quantize_rows(x, scales, state, d, kind, s, idx_out, neg_out):
                 half = raw & _M32
             else:
                 half = raw >> np.uint64(32)
-            u = np.float32(half >> np.uint64(8)) * np.float32(2.0**-24)
+            u = np.float32(np.int64(half >> np.uint64(8))) * np.float32(2.0**-24)  # signed: 1 op
             v = x[i]
             j = _level(abs(v), scale, mult, u, kind, s)
             idx_out[i] = j
