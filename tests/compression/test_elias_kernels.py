@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from simnet import compression
 from simnet.compression import elias, jit, wire
 from simnet.compression.quantize import uniform_grid
+from test_fuzz import flipped_or_overwritten  # same folder: pytest puts it on sys.path
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
 
@@ -188,14 +189,7 @@ def same_verdict(c, payload: bytes, n: int):
 @given(payloads(), st.data())
 def test_bit_flips_and_overwrites(case, data):
     c, payload, n = case
-    buf = bytearray(payload)
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, len(buf) - 1))
-        if data.draw(st.booleans()):
-            buf[i] ^= 1 << data.draw(st.integers(0, 7))
-        else:
-            buf[i] = data.draw(st.integers(0, 255))
-    same_verdict(c, bytes(buf), n)
+    same_verdict(c, flipped_or_overwritten(payload, data), n)
 
 
 @settings(max_examples=300, **SETTINGS)

@@ -30,6 +30,19 @@ def payloads(draw):
     return c, c.encode(x, generator=g), n
 
 
+def flipped_or_overwritten(payload: bytes, data) -> bytes:
+    """`payload` with 1-4 of its bytes corrupted, each by one bit flip or a new value (drawn
+    from hypothesis' `data`); also used by the compiled decoders' agreement tests."""
+    buf = bytearray(payload)
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(buf) - 1))
+        if data.draw(st.booleans()):
+            buf[i] ^= 1 << data.draw(st.integers(0, 7))
+        else:
+            buf[i] = data.draw(st.integers(0, 255))
+    return bytes(buf)
+
+
 def decodes_or_rejects(c, payload: bytes, n: int) -> bool:
     """True if decoded (checked), False if ValueError; any other exception propagates."""
     try:
@@ -45,14 +58,7 @@ def decodes_or_rejects(c, payload: bytes, n: int) -> bool:
 @given(payloads(), st.data())
 def test_bit_flips_and_overwrites(case, data):
     c, payload, n = case
-    buf = bytearray(payload)
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, len(buf) - 1))
-        if data.draw(st.booleans()):
-            buf[i] ^= 1 << data.draw(st.integers(0, 7))
-        else:
-            buf[i] = data.draw(st.integers(0, 255))
-    decodes_or_rejects(c, bytes(buf), n)
+    decodes_or_rejects(c, flipped_or_overwritten(payload, data), n)
 
 
 @settings(max_examples=400, **SETTINGS)

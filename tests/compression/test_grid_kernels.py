@@ -3,7 +3,6 @@ indices and signs, same `fixed` bytes, same decoded values, same accepts and rej
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
