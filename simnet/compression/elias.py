@@ -24,15 +24,13 @@ on threads) and the vectorised numpy code below, the fallback and the tests' ora
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import torch
 
 from . import elias_kernels as K
-from . import jit
+from . import jit, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
@@ -134,27 +132,16 @@ def encode(q: Quantized, grid: Grid, d: int) -> bytes:
 # -- compiled path (elias_kernels.py) -------------------------------------------------------
 
 _PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_pool: ThreadPoolExecutor | None = None
 
 
 def _ranges(nb: int, d: int) -> list[tuple[int, int]]:
     """Contiguous bucket ranges [b0, b1), one per thread."""
-    k = 1 if nb * d < _PAR_MIN else max(1, min(_THREADS, nb))
-    cuts = [nb * i // k for i in range(k + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+    return threads.split(nb, 1 if nb * d < _PAR_MIN else threads.THREADS)
 
 
 def _run(fn, ranges):
-    """[fn(b0, b1) for each range]: the first on this thread, the others on a private pool
-    (not shared with other modules, so a caller already on a pool thread cannot deadlock it)."""
-    global _pool
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="simnet-elias")
-    rest = [_pool.submit(fn, *r) for r in ranges[1:]]
-    return [fn(*ranges[0])] + [f.result() for f in rest]
+    """[fn(b0, b1) for each range], on this thread and the elias pool."""
+    return threads.run_ranges("simnet-elias", fn, ranges)
 
 
 @lru_cache(maxsize=8)
@@ -267,8 +254,10 @@ def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return np.where(size1 > 0, table, 0).astype(np.uint64), signed
 
 
-def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
-    """`decode` by the kernels: the same checks in the same order, the same messages."""
+def _framing(payload: bytes, numel: int, d: int, grid: Grid):
+    """The checked framing of a payload, shared by both decoders: (scales float32 [B], section
+    bit lengths int64 [B], code body uint8). Checks the length fields, the exact payload
+    length and both padding runs."""
     scales = read_scales(payload, numel, d)
     nb, w = scales.size, length_bits(d, grid)
     off = header_nbytes(numel) + 4 * nb
@@ -276,8 +265,11 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
     if len(payload) < off + lb:
         raise ValueError(f"truncated elias payload: {len(payload)} bytes, framing needs {off + lb}")
     buf = np.frombuffer(payload, np.uint8)
-    bits = np.empty(nb, np.int64)
-    K.read_fixed(buf[off:off + lb], nb, w, bits)
+    if jit.enabled():
+        bits = np.empty(nb, np.int64)
+        K.read_fixed(buf[off:off + lb], nb, w, bits)
+    else:
+        bits = BitReader(buf[off:off + lb]).read(np.arange(nb) * w, w).astype(np.int64)
     if nb * w % 8 and int(buf[off + lb - 1]) & ((1 << (8 - nb * w % 8)) - 1):
         raise ValueError("corrupt payload: nonzero padding bits after the bucket lengths")
     total = int(bits.sum())
@@ -287,6 +279,13 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
     body = buf[off + lb:]
     if total % 8 and int(body[-1]) & ((1 << (8 - total % 8)) - 1):
         raise ValueError("corrupt payload: nonzero padding bits after the last code")
+    return scales, bits, body
+
+
+def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
+    """`decode` by the kernels: the same checks in the same order, the same messages."""
+    scales, bits, body = _framing(payload, numel, d, grid)
+    nb = scales.size
     starts = np.zeros(nb + 1, np.int64)
     np.cumsum(bits, out=starts[1:])
     coeff = np.empty(numel, np.float32)
@@ -351,24 +350,8 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
     """-> (scales float32 [B], signed levels float32 tensor [numel]); ValueError if malformed."""
     if jit.enabled():
         return _decode_kernel(payload, numel, d, grid)
-    scales = read_scales(payload, numel, d)
-    nb, w = scales.size, length_bits(d, grid)
-    off = header_nbytes(numel) + 4 * nb
-    lb = -(-nb * w // 8)
-    if len(payload) < off + lb:
-        raise ValueError(f"truncated elias payload: {len(payload)} bytes, framing needs {off + lb}")
-    head = BitReader(np.frombuffer(payload, np.uint8, count=lb, offset=off))
-    bits = head.read(np.arange(nb) * w, w).astype(np.int64)
-    if nb * w % 8 and head.read(np.array([nb * w]), 8 - nb * w % 8)[0]:
-        raise ValueError("corrupt payload: nonzero padding bits after the bucket lengths")
-    total = int(bits.sum())
-    expect = off + lb + -(-total // 8)
-    if len(payload) != expect:
-        raise ValueError(f"elias payload has {len(payload)} bytes, its framing says {expect}")
-    body = np.frombuffer(payload, np.uint8, offset=off + lb)
+    scales, bits, body = _framing(payload, numel, d, grid)
     reader = BitReader(body)
-    if total % 8 and reader.read(np.array([total]), 8 - total % 8)[0]:
-        raise ValueError("corrupt payload: nonzero padding bits after the last code")
     ends = np.cumsum(bits).astype(_U)
     lanes = np.flatnonzero(bits)
     pos, end = ends[lanes] - bits[lanes].astype(_U), ends[lanes]

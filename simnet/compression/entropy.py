@@ -23,13 +23,11 @@ below, the fallback and the tests' oracle.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from . import entropy_kernels, jit
+from . import entropy_kernels, jit, threads
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
 
@@ -115,33 +113,18 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
 # -- compiled path (entropy_kernels.py) -----------------------------------------------------
 
 _PAR_MIN = 1 << 18  # coordinates below which the kernels run on the calling thread only
-_THREADS = max(1, min(4, os.cpu_count() or 1))
+_THREADS = threads.THREADS
 _PHASES = 16  # decoder phases: the output's page faults are taken a phase ahead
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    """A private pool (not shared with other modules, so a caller already on a pool thread
-    cannot deadlock it)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="simnet-entropy")
-    return _pool
 
 
 def _run(fn, ranges):
-    """[fn(lo, hi) for each range]: the first on this thread, the others on the pool."""
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    rest = [_executor().submit(fn, *r) for r in ranges[1:]]
-    return [fn(*ranges[0])] + [f.result() for f in rest]
+    """[fn(lo, hi) for each range], on this thread and the entropy pool."""
+    return threads.run_ranges("simnet-entropy", fn, ranges, _THREADS)
 
 
 def _split(total: int, n: int) -> list[tuple[int, int]]:
     """[0, total) in contiguous ranges, one per thread (one below _PAR_MIN coordinates)."""
-    parts = 1 if n < _PAR_MIN else max(1, min(_THREADS, total))
-    cuts = [total * i // parts for i in range(parts + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+    return threads.split(total, 1 if n < _PAR_MIN else _THREADS)
 
 
 def _key_symbols(points: int) -> np.ndarray:
@@ -250,7 +233,8 @@ def _decode_compiled(payload: bytes, numel: int, woff: int, freq: np.ndarray, x:
         ahead = None
         if p + 1 < len(phases):
             lo, hi = phases[p + 1][0] * k, min(numel, phases[p + 1][1] * k)
-            ahead = _executor().submit(entropy_kernels.touch, coeff, lo, hi)
+            ahead = threads.pool("simnet-entropy", _THREADS - 1).submit(
+                entropy_kernels.touch, coeff, lo, hi)
         ptr = entropy_kernels.decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr)
         if ahead is not None:
             ahead.result()

@@ -14,18 +14,17 @@ encoders given the same generator see the same uniforms.
 
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from . import threads
+
 __all__ = ["uniforms", "stream_seed", "fill", "pcg_state", "parallel_map", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_pool: ThreadPoolExecutor | None = None
+_THREADS = threads.THREADS
 _buffers = threading.local()
 
 
@@ -64,11 +63,8 @@ def pcg_state(seed: int, first: int) -> np.ndarray:
                     np.uint64)
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="simnet-uniforms")
-    return _pool
+def _executor():
+    return threads.pool("simnet-uniforms")
 
 
 def _buffer(size: int) -> np.ndarray:

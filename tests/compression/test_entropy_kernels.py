@@ -139,7 +139,6 @@ def test_threaded_paths(monkeypatch, threads):
     faulted in ahead: forced at a small n, the same bytes and values."""
     monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
     monkeypatch.setattr(entropy, "_THREADS", threads)
-    monkeypatch.setattr(entropy, "_pool", None)
     for method, n in [("qsgdinf", 1000), ("nuqsgd", 20_011), ("qsgd", 70_000)]:
         c, q = quantized(method, n, seed=n)
         fast, slow = encode_both(c, q)
