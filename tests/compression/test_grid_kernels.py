@@ -45,7 +45,10 @@ CASES = [("qsgd", dict(levels=7, bucket_size=512), 1_000_003),
          ("nuqsgd", dict(levels=6, bucket_size=512), 600_000),
          ("nuqsgd", dict(levels=1, bucket_size=3), 9_999),
          ("nuqsgd", dict(levels=120, bucket_size=100), 50_000),  # the finest grid: 2^-120
-         ("qsgd", dict(levels=7, bucket_size=3_000_000), 100)]
+         ("qsgd", dict(levels=7, bucket_size=3_000_000), 100),
+         ("qsgd", dict(levels=127, bucket_size=100), 50_001),  # 8-bit fields
+         ("nuqsgd", dict(levels=5, bucket_size=7), 30_001),  # 4-bit fields, odd buckets
+         ("qsgdinf", dict(levels=7, bucket_size=9), 20_001)]
 
 
 @pytest.mark.parametrize("method,params,n", CASES)
@@ -94,12 +97,15 @@ def outcome(c, payload: bytes, n: int):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([("qsgd", 3), ("qsgd", 7), ("nuqsgd", 2), ("qsgdinf", 300)]),
-       st.integers(1, 300), st.lists(st.integers(0, 10**6), min_size=1, max_size=4))
-def test_corrupt_fixed_payloads_rejected_alike(method_s, n, flips):
-    """Bit flips in the fields: both decoders reject, or both give the same values."""
+@given(st.sampled_from([("qsgd", 3), ("qsgd", 7), ("nuqsgd", 2), ("qsgdinf", 300), ("qsgd", 1),
+                        ("qsgd", 127)]),
+       st.sampled_from([16, 7]), st.integers(1, 300),
+       st.lists(st.integers(0, 10**6), min_size=1, max_size=4))
+def test_corrupt_fixed_payloads_rejected_alike(method_s, d, n, flips):
+    """Bit flips in the fields (2, 3, 4, 8 and 10-bit, buckets whole or split across bytes):
+    both decoders reject, or both give the same values."""
     method, s = method_s
-    c = compression.get(method, levels=s, bucket_size=16)
+    c = compression.get(method, levels=s, bucket_size=d)
     x = awkward_gradient(n, n)
     payload = bytearray(c.encode(x, torch.Generator().manual_seed(n)))
     for f in flips:
@@ -129,6 +135,20 @@ def test_zero_bucket_with_levels_and_invalid_field_are_rejected():
     with pytest.raises(ValueError, match="outside the grid"):
         c.decode(bytes(payload), 8)
     payload[body] = 0b1000_0000  # a sign on level 0
+    with pytest.raises(ValueError, match="outside the grid"):
+        c.decode(bytes(payload), 8)
+
+
+@pytest.mark.parametrize("levels", [1, 7, 127])  # 2, 4 and 8-bit fields: whole fields per byte
+def test_zero_bucket_with_levels_and_signed_zero_are_rejected_for_byte_aligned_fields(levels):
+    c = compression.get("qsgd", levels=levels, bucket_size=4)
+    k = c.fixed_bits
+    payload = bytearray(c.encode(torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])))
+    body = 2 + 8
+    payload[body] = 1 << (8 - k)  # coordinate 0 (zero-scale bucket) at level 1
+    with pytest.raises(ValueError, match="zero scale"):
+        c.decode(bytes(payload), 8)
+    payload[body] = 0x80  # a sign on level 0
     with pytest.raises(ValueError, match="outside the grid"):
         c.decode(bytes(payload), 8)
 
