@@ -120,11 +120,12 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
 def quantize_rows(x, scales, state, d, kind, s, idx_out, neg_out):
     """Stochastic rounding of len(scales) buckets: level indices and negative-sign flags.
 
-    x: float32 [rows·d]; idx_out: uint8 or int32 [rows·d]; neg_out: bool [rows·d]. The uniforms
-    are drawn here, BLOCK at a time, as `uniforms.fill` draws them, from the PCG64DXSM `state`
-    (uint64 [hi, lo, inc hi, inc lo], `uniforms.pcg_state`) positioned at coordinate 0's draw."""
+    x: float32 [m], rows·d - d < m <= rows·d (the last bucket may be cut short: it is rounded
+    as far as it goes); idx_out: uint8 or int32 [m]; neg_out: bool [m]. The uniforms are drawn
+    here, BLOCK at a time, as `uniforms.fill` draws them, from the PCG64DXSM `state` (uint64
+    [hi, lo, inc hi, inc lo], `uniforms.pcg_state`) positioned at coordinate 0's draw."""
     hi, lo, inc_hi, inc_lo = state[0], state[1], state[2], state[3]
-    n = scales.size * d
+    n = min(x.size, scales.size * d)
     u = np.empty(BLOCK, np.float32)
     two_s = np.float32(2.0**s)
     for start in range(0, n, BLOCK):

@@ -104,27 +104,37 @@ class GridQuantizer(Compressor):
 
     def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
-        xb = to_buckets(x, self.bucket_size)
-        scales = self.checked_scales(xb)
+        d = self.bucket_size
         fast = self._kernel_grid()
-        if fast is None or xb.device.type != "cpu" or (
+        if fast is None or x.device.type != "cpu" or (
                 generator is not None and generator.device.type != "cpu"):
+            xb = to_buckets(x, d)
+            scales = self.checked_scales(xb)
             idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
             return scales, idx, neg
         # compiled: the same uniforms (drawn chunk by chunk from the same stream), one pass
-        d, seed = self.bucket_size, stream_seed(generator)
-        flat, sc = xb.contiguous().reshape(-1).numpy(), scales.reshape(-1).numpy()
-        idx = np.empty(flat.size, np.uint8 if self.grid.size <= 256 else np.int32)
-        neg = np.empty(flat.size, np.bool_)
+        if x.dim() == 1:  # read in place: no padded copy of the gradient
+            x = x.contiguous()
+            scales = self._scales_unpadded(x)
+            flat, shape = x.numpy(), (scales.numel(), d)
+        else:
+            xb = to_buckets(x, d)
+            scales = self.checked_scales(xb)
+            flat, shape = xb.contiguous().reshape(-1).numpy(), xb.shape
+        seed, sc = stream_seed(generator), scales.reshape(-1).numpy()
+        idx = np.empty(sc.size * d, np.uint8 if self.grid.size <= 256 else np.int32)
+        neg = np.empty(sc.size * d, np.bool_)
+        idx[flat.size:], neg[flat.size:] = 0, False  # the tail's padding: level 0, as zeros
         rows = wire.chunk_rows(d, CHUNK_COORDS)
 
         def round_chunk(r0: int, _) -> None:
-            part = slice(r0 * d, (r0 + rows) * d)
-            grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
-                                       *fast, idx[part], neg[part])
+            part = flat[r0 * d:(r0 + rows) * d]
+            at = slice(r0 * d, r0 * d + part.size)
+            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
+                                       *fast, idx[at], neg[at])
 
         parallel_map(round_chunk, range(0, sc.size, rows), 0)
-        return (scales, torch.from_numpy(idx).view(xb.shape), torch.from_numpy(neg).view(xb.shape))
+        return scales, torch.from_numpy(idx).view(shape), torch.from_numpy(neg).view(shape)
 
     def _precise(self, xb: torch.Tensor) -> torch.Tensor:
         # float32 r·s would lose the fraction that sets P(round up) beyond ~1024 levels
@@ -137,37 +147,32 @@ class GridQuantizer(Compressor):
             return None
         return code, self.grid.size - (1 if code == grid_kernels.UNIFORM else 2)
 
+    def _scales_unpadded(self, x: torch.Tensor) -> torch.Tensor:
+        """`checked_scales` of a 1-D x without padding all of it to whole buckets (a copy of
+        the gradient): the whole buckets as a view, the tail bucket padded on its own, each
+        bucket's norm computed from the same [rows, d] layout, so the same float32 values."""
+        d = self.bucket_size
+        whole = x.numel() // d
+        scales = self.checked_scales(x[:whole * d].view(whole, d))
+        if x.numel() % d:
+            tail = torch.nn.functional.pad(x[whole * d:], (0, d - x.numel() % d)).view(1, d)
+            scales = torch.cat([scales, self.checked_scales(tail)])
+        return scales
+
     def _encode_fixed_cpu(self, x: torch.Tensor, generator: torch.Generator | None) -> bytes:
         """The `fixed` payload of a CPU tensor, chunk by chunk: the same bytes as quantize ->
         wire.encode (the same uniforms, drawn per chunk from the same stream), but with every
         temporary cache-sized and reused instead of full-size (each fresh full-size array costs
-        page faults comparable to a pass over the gradient). With the compiled kernel, chunks
-        run on a thread pool, each rounding and packing in one pass."""
+        page faults comparable to a pass over the gradient)."""
+        fast = self._kernel_grid()
+        if fast is not None:
+            return self._encode_fixed_compiled(x.contiguous(), generator, fast)
         n, d, grid = x.numel(), self.bucket_size, self.grid
         xb = to_buckets(x, d)
         scales = self.checked_scales(xb)
         seed = stream_seed(generator)
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         out, pos = wire.fixed_frame(scales, n, d, grid)
-        k = grid.index_bits + 1
-        fast = self._kernel_grid()
-        if fast is not None:
-            flat, sc = xb.reshape(-1).numpy(), scales.numpy()
-
-            index_dtype = np.uint8 if grid.size <= 256 else np.int32
-
-            def pack_chunk(r0: int, _) -> None:
-                part = slice(r0 * d, (r0 + rows) * d)
-                size = flat[part].size
-                idx, neg = np.empty(size, index_dtype), np.empty(size, np.bool_)
-                grid_kernels.quantize_rows(flat[part], sc[r0:r0 + rows], pcg_state(seed, r0 * d),
-                                           d, *fast, idx, neg)
-                count = min(size, n - r0 * d)
-                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
-                grid_kernels.pack_fields(idx, neg, count, k - 1, out[at:at + -(-count * k // 8)])
-
-            parallel_map(pack_chunk, range(0, sc.size, rows), 0)
-            return out.tobytes()
         u = np.empty(rows * d, np.float32)
         for r0 in range(0, xb.shape[0], rows):
             xc = xb[r0:r0 + rows]
@@ -178,6 +183,31 @@ class GridQuantizer(Compressor):
             packed = wire.pack_fields(idx, neg, grid, n - r0 * d)
             out[pos:pos + packed.size] = packed
             pos += packed.size
+        return out.tobytes()
+
+    def _encode_fixed_compiled(self, x: torch.Tensor, generator: torch.Generator | None,
+                               fast: tuple[int, int]) -> bytes:
+        """`_encode_fixed_cpu` with the compiled kernels: chunks on the thread pool, each
+        rounded and packed in one pass, the gradient read in place (no padded copy)."""
+        n, d, grid = x.numel(), self.bucket_size, self.grid
+        scales = self._scales_unpadded(x)
+        seed = stream_seed(generator)
+        rows = wire.chunk_rows(d, CHUNK_COORDS)
+        out, pos = wire.fixed_frame(scales, n, d, grid)
+        k = grid.index_bits + 1
+        flat, sc = x.numpy(), scales.numpy()
+        index_dtype = np.uint8 if grid.size <= 256 else np.int32
+
+        def pack_chunk(r0: int, _) -> None:
+            part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
+            idx, neg = np.empty(part.size, index_dtype), np.empty(part.size, np.bool_)
+            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
+                                       *fast, idx, neg)
+            at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
+            grid_kernels.pack_fields(idx, neg, part.size, k - 1,
+                                     out[at:at + -(-part.size * k // 8)])
+
+        parallel_map(pack_chunk, range(0, sc.size, rows), 0)
         return out.tobytes()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
