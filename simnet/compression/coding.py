@@ -67,7 +67,6 @@ def unpack_fixed(buf: torch.Tensor, n: int, k: int) -> torch.Tensor:
     if k == 8:
         return buf
     if 8 % k == 0:
-        per = 8 // k
         shifts = torch.arange(8 - k, -1, -k, dtype=torch.uint8, device=buf.device)
         return ((buf.unsqueeze(1) >> shifts) & ((1 << k) - 1)).reshape(-1)[:n]
     b = buf.to(torch.int64)

@@ -7,15 +7,17 @@ and gives bit for bit their result: the same float32 operations in the same orde
 r = |x| / scale and its frexp), the same uniforms, the same bytes. Only the uniform and
 exponential grids in float32 (levels <= 1024) run here; the rest stays on the torch path.
 
-Kernels take flat arrays of whole buckets (`d` coordinates each, row b's scale in scales[b])
-and release the GIL, so callers run chunks of buckets on a thread pool.
+Kernels take flat arrays of buckets (`d` coordinates each, row b's scale in scales[b]; the
+last one may be cut short) and release the GIL, so callers run chunks of buckets on a thread
+pool. The uniforms come from `pcg_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .jit import inline, kernel, mulhi64
+from .jit import inline, kernel
+from .pcg_kernels import draw
 
 __all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "quantize_rows", "pack_fields", "unpack_rows",
            "scale_rows"]
@@ -30,40 +32,7 @@ def grid_code(grid, levels: int) -> int | None:
     return {"uniform": UNIFORM, "exponential": EXPONENTIAL}.get(grid.kind)
 
 
-_M32 = np.uint64(0xFFFFFFFF)
-_CHEAP = np.uint64(0xDA942042E4DD58B5)  # PCG64DXSM's multiplier (LCG step and output mix)
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
-
-
-@inline
-def _pcg_next(hi, lo, inc_hi, inc_lo):
-    """One PCG64DXSM output of the 128-bit state (hi, lo) with increment (inc_hi, inc_lo), all
-    uint64: (output, next hi, next lo). numpy's `random_raw`, bit for bit: the DXSM output of
-    the pre-step state, then the LCG step. Scalars, not an array, so they stay in registers."""
-    out = hi ^ (hi >> np.uint64(32))
-    out *= _CHEAP
-    out ^= out >> np.uint64(48)
-    out *= lo | np.uint64(1)
-    mul_lo = lo * _CHEAP
-    new_lo = mul_lo + inc_lo
-    carry = np.uint64(1) if new_lo < mul_lo else np.uint64(0)
-    return out, hi * _CHEAP + mulhi64(lo, _CHEAP) + inc_hi + carry, new_lo
-
-
-@inline
-def _draw(u, m, hi, lo, inc_hi, inc_lo):
-    """The next m uniforms into u[:m] as `uniforms.fill` draws them (each 64-bit output gives
-    two, low half first, (u32 >> 8)·2^-24); returns the advanced (hi, lo). Kept apart from the
-    rounding so that PCG's serial chain and the (vectorised) rounding each run at full speed."""
-    for t in range(m // 2):
-        raw, hi, lo = _pcg_next(hi, lo, inc_hi, inc_lo)
-        # through int64: uint64 -> float32 is a slow multi-instruction path on x86
-        u[2 * t] = np.float32(np.int64((raw & _M32) >> np.uint64(8))) * np.float32(2.0**-24)
-        u[2 * t + 1] = np.float32(np.int64(raw >> np.uint64(40))) * np.float32(2.0**-24)
-    if m % 2:
-        raw, hi, lo = _pcg_next(hi, lo, inc_hi, inc_lo)
-        u[m - 1] = np.float32(np.int64((raw & _M32) >> np.uint64(8))) * np.float32(2.0**-24)
-    return hi, lo
 
 
 # The rounding passes below take slices of one bucket (0-based loops over slices, so numba
@@ -130,7 +99,7 @@ def quantize_rows(x, scales, state, d, kind, s, idx_out, neg_out):
     two_s = np.float32(2.0**s)
     for start in range(0, n, BLOCK):
         m = min(BLOCK, n - start)
-        hi, lo = _draw(u, m, hi, lo, inc_hi, inc_lo)
+        hi, lo = draw(u, m, hi, lo, inc_hi, inc_lo)
         a = start
         while a < start + m:  # the block's pieces of buckets
             b = a // d

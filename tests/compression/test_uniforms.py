@@ -75,7 +75,7 @@ def test_chunk_rows_fill_whole_bytes():
 @pytest.mark.parametrize("seed,first", [(0, 0), (12345, 2), (2**62 + 7, 1 << 21)])
 def test_compiled_pcg_matches_numpy_raw_outputs(seed, first):
     """The kernels' PCG64DXSM (128-bit state in two uint64) gives numpy's raw outputs."""
-    from simnet.compression import grid_kernels, uniforms
+    from simnet.compression import pcg_kernels, uniforms
 
     hi, lo, inc_hi, inc_lo = (np.uint64(v) for v in uniforms.pcg_state(seed, first))
     bits = np.random.PCG64DXSM(seed)
@@ -84,5 +84,20 @@ def test_compiled_pcg_matches_numpy_raw_outputs(seed, first):
     for want in expect:
         # called from Python, numba hands uint64 results back as signed ints
         got, hi, lo = (np.uint64(int(v) % 2**64)
-                       for v in grid_kernels._pcg_next(hi, lo, inc_hi, inc_lo))
+                       for v in pcg_kernels._pcg_next(hi, lo, inc_hi, inc_lo))
         assert got == want
+
+
+@pytest.mark.skipif(not __import__("simnet.compression.jit", fromlist=["x"]).ENABLED,
+                    reason="numba not available or SIMNET_JIT=0")
+@pytest.mark.parametrize("m", [1, 2, 1023, 1024])
+def test_compiled_draw_gives_the_uniforms_of_fill(m):
+    """`pcg_kernels.draw` (the kernels' uniforms, odd counts included) equals `uniforms.fill`."""
+    from simnet.compression import pcg_kernels, uniforms
+
+    st = uniforms.pcg_state(99, 4)
+    got = np.full(m, -1.0, np.float32)
+    pcg_kernels.draw(got, m, st[0], st[1], st[2], st[3])
+    want = np.empty(m, np.float32)
+    uniforms.fill(99, want, 4)
+    assert np.array_equal(got, want)
