@@ -127,13 +127,13 @@ class GridQuantizer(Compressor):
         idx[flat.size:], neg[flat.size:] = 0, False  # the tail's padding: level 0, as zeros
         rows = wire.chunk_rows(d, CHUNK_COORDS)
 
-        def round_chunk(r0: int, _) -> None:
+        def round_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]
             at = slice(r0 * d, r0 * d + part.size)
             grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
                                        *fast, idx[at], neg[at])
 
-        parallel_map(round_chunk, range(0, sc.size, rows), 0)
+        parallel_map(round_chunk, range(0, sc.size, rows))
         return scales, torch.from_numpy(idx).view(shape), torch.from_numpy(neg).view(shape)
 
     def _precise(self, xb: torch.Tensor) -> torch.Tensor:
@@ -198,7 +198,7 @@ class GridQuantizer(Compressor):
         flat, sc = x.numpy(), scales.numpy()
         index_dtype = np.uint8 if grid.size <= 256 else np.int32
 
-        def pack_chunk(r0: int, _) -> None:
+        def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
             idx, neg = np.empty(part.size, index_dtype), np.empty(part.size, np.bool_)
             grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
@@ -207,7 +207,7 @@ class GridQuantizer(Compressor):
             grid_kernels.pack_fields(idx, neg, part.size, k - 1,
                                      out[at:at + -(-part.size * k // 8)])
 
-        parallel_map(pack_chunk, range(0, sc.size, rows), 0)
+        parallel_map(pack_chunk, range(0, sc.size, rows))
         return out.tobytes()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,6 @@ encoders given the same generator see the same uniforms.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import torch
 
@@ -25,7 +23,6 @@ __all__ = ["uniforms", "stream_seed", "fill", "pcg_state", "parallel_map", "CHUN
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = threads.THREADS
-_buffers = threading.local()
 
 
 def stream_seed(generator: torch.Generator | None) -> int:
@@ -67,26 +64,16 @@ def _executor():
     return threads.pool("simnet-uniforms")
 
 
-def _buffer(size: int) -> np.ndarray:
-    """This thread's reusable float32 scratch buffer of at least `size` elements (a fresh
-    array per chunk would cost page faults on every call)."""
-    buf = getattr(_buffers, "u", None)
-    if buf is None or buf.size < size:
-        buf = _buffers.u = np.empty(size, np.float32)
-    return buf[:size]
-
-
-def parallel_map(job, starts, buffer_size: int) -> None:
-    """Run `job(start, buffer)` for every start, on the codec thread pool when there are
-    several (jobs must release the GIL to gain: numpy fills and the compiled kernels do);
-    `buffer` is a float32 scratch array of `buffer_size`, private to the running thread.
-    Jobs must write disjoint outputs; exceptions propagate."""
+def parallel_map(job, starts) -> None:
+    """Run `job(start)` for every start, on the codec thread pool when there are several (jobs
+    must release the GIL to gain: numpy fills and the compiled kernels do). Jobs must write
+    disjoint outputs; exceptions propagate."""
     starts = list(starts)
     if len(starts) <= 1 or _THREADS == 1:
         for s in starts:
-            job(s, _buffer(buffer_size))
+            job(s)
         return
-    list(_executor().map(lambda s: job(s, _buffer(buffer_size)), starts))
+    list(_executor().map(job, starts))
 
 
 def _draw_cpu(numel: int, seed: int) -> np.ndarray:
@@ -97,7 +84,7 @@ def _draw_cpu(numel: int, seed: int) -> np.ndarray:
             fill(seed, out[s:s + CHUNK], s)
         return out
     # numpy releases the GIL while it fills, so the chunks are drawn in parallel
-    list(_executor().map(lambda s: fill(seed, out[s:s + CHUNK], s), starts))
+    parallel_map(lambda s: fill(seed, out[s:s + CHUNK], s), starts)
     return out
 
 

@@ -201,7 +201,7 @@ def _run_chunks(call, starts) -> None:
     """call(start) -> error code, for every start, on the codec thread pool; raises the
     ValueError of the first nonzero code."""
     codes = []
-    parallel_map(lambda start, _: codes.append(call(start)), starts, 0)
+    parallel_map(lambda start: codes.append(call(start)), starts)
     bad = [c for c in codes if c]
     if bad:
         raise ValueError(_KERNEL_ERRORS[min(bad)])
