@@ -30,7 +30,7 @@ from .quantize import Grid
 from .uniforms import parallel_map
 
 __all__ = ["Quantized", "TAGS", "encode", "decode", "header", "header_nbytes", "read_scales",
-           "fixed_nbytes"]
+           "check_scales", "fixed_nbytes"]
 
 TAGS = {"fixed": 0x01, "elias": 0x02, "entropy": 0x03}
 _NAMES = {v: k for k, v in TAGS.items()}
@@ -154,7 +154,11 @@ def read_scales(payload: bytes, numel: int, d: int) -> np.ndarray:
     if len(payload) < h + 4 * nb:
         raise ValueError(f"truncated payload: {len(payload)} bytes, need at least {h + 4 * nb} "
                          f"for {nb} bucket scales (numel={numel}, bucket_size={d})")
-    scales = np.frombuffer(payload, ">f4", count=nb, offset=h).astype(np.float32)
+    return check_scales(np.frombuffer(payload, ">f4", count=nb, offset=h).astype(np.float32))
+
+
+def check_scales(scales: np.ndarray) -> np.ndarray:
+    """scales, after checking every one is finite and >= 0."""
     if not np.isfinite(scales).all():
         raise ValueError("corrupt payload: a bucket scale is NaN or Inf")
     if (scales < 0).any():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from simnet import compression
+from simnet.compression import scale_coding
 from simnet.compression.coding import (BitReader, omega_encode, omega_read, pack_fixed,
                                        unpack_fixed, write_fields)
 from simnet.compression.quantize import nonzero_probability
@@ -237,17 +238,22 @@ def empirical_entropy_bits(c, x: torch.Tensor, seed: int) -> float:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_entropy_format_within_5_percent_of_empirical_entropy(method):
-    """Gaussian input at 4 bits: the symbol part of the payload (table + rANS states + words,
-    i.e. all but header and scales) is within 5% of n·H of the quantized symbols."""
-    n, d = 2**16, 512
+    """Gaussian input at 4 bits: the whole payload (header and Rice-coded scales included) is
+    within 5% of n·H of the quantized symbols, and its symbol part (table + rANS states +
+    words) within 1%."""
+    n, d = 2**18, 512
     x = torch.randn(n, generator=torch.Generator().manual_seed(1))
     c = compression.get(method, bits=4, bucket_size=d, encoding="entropy")
     payload = c.encode(x, torch.Generator().manual_seed(2))
-    bits = 8 * (len(payload) - 1 - len(leb128(n)) - 4 * (n // d))
     h = empirical_entropy_bits(c, x, seed=2)
-    assert 0.99 * h <= bits <= 1.05 * h
-    lanes, a = -(-n // 2048), 2 * 8 - 1
-    assert (len(payload) - 1 - len(leb128(n)) - 4 * (n // d) - 2 * a - 4 * lanes) % 2 == 0
+    assert h <= 8 * len(payload) <= 1.05 * h
+    scales, _, _ = c.quantize(x, torch.Generator().manual_seed(2))
+    scale_block = scale_coding.encode(scales.numpy())
+    assert 8 * len(scale_block) <= 24 * scales.numel()  # ~21 bits a Gaussian bucket's scale
+    symbol_part = len(payload) - 1 - len(leb128(n)) - len(scale_block)
+    assert 0.99 * h <= 8 * symbol_part <= 1.01 * h
+    lanes, a = -(-n // 8192), 2 * 8 - 1
+    assert (symbol_part - 2 * a - 4 * lanes) % 2 == 0
 
 
 @pytest.mark.parametrize("method", METHODS)

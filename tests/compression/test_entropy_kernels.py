@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import entropy, entropy_kernels, jit, wire
+from simnet.compression import entropy, entropy_kernels, jit, scale_coding, wire
 
 pytest.importorskip("numba")
 
@@ -104,8 +104,8 @@ def test_single_symbol(n):
     fast, slow = encode_both(c, q)
     assert fast == slow
     k = entropy.lanes_for(n)
-    assert len(fast) == (wire.header_nbytes(n) + 4 * q.scales.numel() + 2 * (2 * c.grid.size - 1)
-                         + 4 * k)
+    assert len(fast) == (wire.header_nbytes(n) + len(scale_coding.encode(q.scales.numpy()))
+                         + 2 * (2 * c.grid.size - 1) + 4 * k)
     assert_same_decode(*decode_both(c, fast, n))
 
 
@@ -122,7 +122,8 @@ def test_max_bytes_decisions(method, n):
     full = encode_both(c, q)[0]
     size = len(full)
     k = entropy.lanes_for(n)
-    fixed_part = wire.header_nbytes(n) + 4 * q.scales.numel() + 2 * (2 * c.grid.size - 1) + 4 * k
+    fixed_part = (wire.header_nbytes(n) + len(scale_coding.encode(q.scales.numpy()))
+                  + 2 * (2 * c.grid.size - 1) + 4 * k)
     budgets = {size + 1, size, size - 1, size - 2, (size + fixed_part) // 2, fixed_part,
                fixed_part - 1, 0, -3}
     for mb in sorted(budgets):
@@ -240,6 +241,6 @@ def test_random_streams_agree(data, n, levels):
     freq = np.diff(np.array([0] + cuts + [entropy.M]))
     states = data.draw(st.lists(st.one_of(st.integers(0, 2**17), st.integers(0, 2**32 - 1)),
                                   min_size=k, max_size=k))
-    body = (np.ones(-(-n // 1000), ">f4").tobytes() + freq.astype(">u2").tobytes()
+    body = (scale_coding.encode(np.ones(-(-n // 1000), np.float32)) + freq.astype(">u2").tobytes()
             + np.array(states, ">u4").tobytes() + data.draw(st.binary(max_size=300)))
     assert_same_decode(*decode_both(c, wire.header("entropy", n) + body, n))
