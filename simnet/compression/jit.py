@@ -20,7 +20,7 @@ try:
 except ImportError:  # a Python numba has no wheel for yet: the vectorised path runs
     numba = None
 
-__all__ = ["ENABLED", "enabled", "kernel", "inline", "mulhi64"]
+__all__ = ["ENABLED", "enabled", "kernel", "inline", "mul128"]
 
 ENABLED = numba is not None and os.environ.get("SIMNET_JIT", "1") != "0"
 
@@ -47,26 +47,31 @@ def inline(fn):
     return numba.njit(inline="always")(fn)
 
 
-def _mulhi64_python(a, b):
-    """High 64 bits of the 128-bit product of uint64 a and b (the reference; kernels use the
-    compiled intrinsic below, one machine multiply instead of four 32-bit ones)."""
-    return (int(a) * int(b)) >> 64
+def _mul128_python(a, b):
+    """(high, low) 64-bit halves of the 128-bit product of uint64 a and b (the reference;
+    kernels use the compiled intrinsic below: one machine multiply gives both halves)."""
+    p = int(a) * int(b)
+    return p >> 64, p & ((1 << 64) - 1)
 
 
 if numba is None:
-    mulhi64 = _mulhi64_python
+    mul128 = _mul128_python
 else:
     from llvmlite import ir
     from numba.extending import intrinsic
 
     @intrinsic
-    def mulhi64(typingctx, a, b):
-        """High 64 bits of uint64 a · b, as LLVM's 128-bit multiply (x86: one `mul`)."""
-        sig = numba.types.uint64(numba.types.uint64, numba.types.uint64)
+    def mul128(typingctx, a, b):
+        """(high, low) halves of uint64 a · b, as LLVM's 128-bit multiply (x86: one `mul`
+        or `mulx`; a separate 64-bit low product would cost a second multiply)."""
+        u64 = numba.types.uint64
+        sig = numba.types.UniTuple(u64, 2)(u64, u64)
 
         def codegen(context, builder, signature, args):
             wide = ir.IntType(128)
             product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-            return builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+            high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+            low = builder.trunc(product, ir.IntType(64))
+            return context.make_tuple(builder, signature.return_type, [high, low])
 
         return sig, codegen
