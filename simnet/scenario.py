@@ -81,7 +81,7 @@ class Workload(_Strict):
                 raise ValueError(f"workload.arch.{key}: model {self.model!r} takes "
                                  f"{', '.join(accepted) or 'no parameters'}")
         if self.hidden is not None and self.model != "mlp":
-            raise ValueError(f"workload.hidden: only the mlp has hidden widths (use workload.arch)")
+            raise ValueError("workload.hidden: only the mlp has hidden widths (use workload.arch)")
         return self
 
     def arch_params(self) -> dict[str, Any]:

@@ -74,7 +74,6 @@ class _Solver:
 
     def complete(self, ids: np.ndarray, t: float) -> None:
         self.end[ids] = t
-        p = self.plan
         succ = self.st.succ[_expand(self.st.ptr, ids)]
         if succ.size:
             np.subtract.at(self.left, succ, 1)

@@ -98,7 +98,7 @@ class Router:
             for d in todo.tolist():
                 self._dist[d] = self._dist_to(d)
             return
-        heads, tails = self.e_dst, self.e_src  # out-edges grouped by tail
+        heads = self.e_dst  # out-edges grouped by tail
         has = np.flatnonzero(np.diff(self._out_ptr))
         starts = self._out_ptr[has]
         for c in range(0, todo.size, chunk):
