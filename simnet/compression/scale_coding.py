@@ -38,8 +38,20 @@ def _zigzag(r: np.ndarray) -> np.ndarray:
 
 
 def _best_k(z: np.ndarray) -> tuple[int, int]:
-    """(bits, k) of the cheapest Rice parameter for z; ties to the smaller k."""
-    return min((int(z.size * (k + 1) + (z >> k).sum()), k) for k in range(MAX_K + 1))
+    """(bits, k) of the cheapest Rice parameter for z; ties to the smaller k.
+
+    bits(k) = B·(k + 1) + Σ (z >> k) is convex in k: its step bits(k + 1) - bits(k) =
+    B - Σ ((z >> k) - (z >> k + 1)) never decreases (each term is ceil((z >> k) / 2)). So
+    the smallest minimiser is the first k whose step is >= 0, found by bisection (at k = 32
+    the step is B - Σ (z >> 32) >= 0, as z < 2^33)."""
+    def step(k: int) -> int:
+        return z.size - int(((z >> k) - (z >> (k + 1))).sum())
+
+    lo, hi = 0, MAX_K  # step(hi) >= 0; the answer lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if step(mid) >= 0 else (mid + 1, hi)
+    return z.size * (lo + 1) + int((z >> lo).sum()), lo
 
 
 def _pack_bits(bits: np.ndarray) -> bytes:
@@ -51,7 +63,7 @@ def encode(scales: np.ndarray) -> bytes:
     u = np.ascontiguousarray(scales, np.float32).view(np.uint32).astype(np.int64)
     candidates = [(0, _zigzag(np.diff(u, prepend=0)), b"")]
     if u.size:
-        ref = int(np.sort(u)[(u.size - 1) // 2])
+        ref = int(np.partition(u, (u.size - 1) // 2)[(u.size - 1) // 2])  # the lower median
         candidates.append((1, _zigzag(u - ref), ref.to_bytes(4, "big")))
     # fewest bits in all (the reference's 32 included), then mode 0
     _, mode, k, z, ref_bytes = min((bits + 8 * len(r), m, k, z, r)

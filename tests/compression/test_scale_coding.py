@@ -48,6 +48,15 @@ def test_mode_1_when_spread_about_the_median_is_small():
     assert 8 * len(block) < 22 * 1000  # vs 32 bits raw
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 40), st.integers(0, 2**33 - 1)), max_size=30))
+def test_rice_parameter_is_the_cheapest(values):
+    """The bisection over the convex cost picks what a search over every k picks."""
+    z = np.array(values, np.int64)
+    brute = min((rice_bits(z, k), k) for k in range(33))
+    assert scale_coding._best_k(z) == brute
+
+
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 300])
 def test_round_trip_of_any_bit_patterns(count):
     """Zeros, subnormals, the largest float and everything between: every bit kept."""
