@@ -36,32 +36,36 @@ BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays 
 
 
 # The rounding passes below take slices of one bucket (0-based loops over slices, so numba
-# adds no negative-index checks and LLVM vectorises them) and write level index and
-# negative flag; a zero level carries no sign (canonical).
+# adds no negative-index checks) and write level index and negative flag; a zero level
+# carries no sign (canonical). Level arithmetic is in float32, exact for these small
+# integers: numba widens int32 arithmetic to int64, and int64 lanes halve the vector width
+# and spill registers (float32 lanes run these passes ~2x faster).
 
 @inline
 def _round_uniform(x, u, mult, s, idx_out, neg_out):
     """Uniform grid, t = |x|·mult with mult = s·(1/scale) in float32, as torch's s / scale."""
+    top = np.float32(s)
     for i in range(x.size):
         v = x[i]
         t = abs(v) * mult
-        lo = np.int32(t)  # truncation = floor (t >= 0)
-        j = min(lo + np.int32(u[i] < t - np.float32(lo)), np.int32(s))
-        idx_out[i] = j
-        neg_out[i] = (v < 0) & (j > 0)
+        lo = np.float32(np.int32(t))  # truncation = floor (t >= 0)
+        j = min(lo + (np.float32(1.0) if u[i] < t - lo else np.float32(0.0)), top)
+        idx_out[i] = np.int32(j)
+        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
 
 
 @inline
 def _round_uniform_divided(x, u, scale, s, idx_out, neg_out):
     """Uniform grid of a bucket with a subnormal scale, where 1/scale overflows: t = (|x| /
     scale)·s, as the torch path divides then."""
+    top = np.float32(s)
     for i in range(x.size):
         v = x[i]
-        t = (abs(v) / scale) * np.float32(s)
-        lo = np.int32(t)
-        j = min(lo + np.int32(u[i] < t - np.float32(lo)), np.int32(s))
-        idx_out[i] = j
-        neg_out[i] = (v < 0) & (j > 0)
+        t = (abs(v) / scale) * top
+        lo = np.float32(np.int32(t))
+        j = min(lo + (np.float32(1.0) if u[i] < t - lo else np.float32(0.0)), top)
+        idx_out[i] = np.int32(j)
+        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
 
 
 @inline
@@ -70,19 +74,20 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
     the float32 bits: r = m·2^e with m in [0.5, 1), e = biased exponent - 126; the bracket
     [2^(e-1), 2^e] has index s + e and P(up) = 2m - 1 exactly; below 2^-s the bracket is
     [0, 2^-s] and P(up) = r·2^s (two_s, hoisted: a power per coordinate costs 5x the pass)."""
+    shift, top = np.float32(126 - s), np.float32(s + 1)
     for i in range(x.size):
         v = x[i]
         r = min(abs(v) / scale, np.float32(1.0))
         bits = np.float32(r).view(np.uint32)
-        biased = np.int32(bits >> np.uint32(23))
-        lo = min(max(biased - np.int32(126 - s), np.int32(0)), np.int32(s + 1))
-        lo = np.int32(0) if biased == 0 else lo  # zero or subnormal r
+        biased = np.float32(np.int32(bits >> np.uint32(23)))
+        lo = min(max(biased - shift, np.float32(0.0)), top)
+        lo = np.float32(0.0) if biased == np.float32(0.0) else lo  # zero or subnormal r
         # 2m - 1: the mantissa with the exponent of [1, 2), minus 1
         mantissa = np.uint32((bits & np.uint32(0x7FFFFF)) | np.uint32(127 << 23))
-        p = mantissa.view(np.float32) - np.float32(1.0) if lo > 0 else r * two_s
-        j = lo + np.int32(u[i] < p)
-        idx_out[i] = j
-        neg_out[i] = (v < 0) & (j > 0)
+        p = mantissa.view(np.float32) - np.float32(1.0) if lo > np.float32(0.0) else r * two_s
+        j = lo + (np.float32(1.0) if u[i] < p else np.float32(0.0))
+        idx_out[i] = np.int32(j)
+        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
 
 
 @kernel
