@@ -16,8 +16,8 @@ the low k bits. The encoder takes the mode, then the k in [0, 32], that give the
 Layout (big-endian), R = ceil(B·k / 8), U the unary bytes:
     [mode u8][k u8][ref u32 (mode 1 only)][U u32][B remainders of k bits, MSB first: R bytes]
     [for each b, q_b one-bits then a zero-bit; zero-padded to a byte: U bytes]
-The decoder rejects an unknown mode, k > 32, lengths past the payload, a unary part with
-fewer than B zeros, a byte past the B-th zero or a one-bit after it, and quotients too large
+The decoder rejects an unknown mode, k > 32, lengths past the payload, a unary part longer
+than 34 bits a scale (no encoder writes one) or with fewer than B zeros, a byte past the B-th zero or a one-bit after it, and quotients too large
 for z < 2^33, then patterns outside uint32 and scales that are NaN, Inf or negative.
 """
 
@@ -31,6 +31,9 @@ __all__ = ["encode", "decode"]
 
 MAX_K = 32
 _Z_BITS = 33  # |r| <= 2^32 - 1, so z < 2^33
+# bits of a block's chosen (mode, k) <= its bits at k = 32 = B·33 + Σ (z >> 32) <= 34·B, so
+# its unary part (those bits less B·k) never exceeds 34 bits a scale
+_MAX_BITS = _Z_BITS + 1
 
 
 def _zigzag(r: np.ndarray) -> np.ndarray:
@@ -98,6 +101,9 @@ def decode(payload: bytes, off: int, count: int) -> tuple[np.ndarray, int]:
         ref, end = int.from_bytes(payload[end:end + 4], "big"), _take(payload, end, 4, "ref")
     unary_len = int.from_bytes(payload[end:end + 4], "big")
     end = _take(payload, end, 4, "the unary length")
+    if unary_len > -(-_MAX_BITS * count // 8):  # (also bounds the bits unpacked below)
+        raise ValueError(f"corrupt entropy payload: {unary_len} bytes of scale quotients for "
+                         f"{count} scales, more than any encoder writes")
     rem_at = end
     end = _take(payload, end, -(-count * k // 8), f"{count} remainders of {k} bits")
     unary_at = end

@@ -83,11 +83,12 @@ def test_decode_at_an_offset():
     (b"", 0, "truncated"),
     (b"\x02\x00\x00\x00\x00\x00", 0, "mode"),
     (b"\x00\x21\x00\x00\x00\x00", 0, "Rice parameter"),
-    (b"\x00\x00\x00\x00\x00\x01\x00", 0, "after the scales' quotients"),  # a byte past none
+    (b"\x00\x00\x00\x00\x00\x01\x00", 0, "more than any encoder writes"),  # 0 scales, 1 byte
     (b"\x00\x00\x00\x00\x00\x01\xff", 1, "0 scale quotients, not 1"),  # no zero
     (b"\x00\x00\x00\x00\x00\x01\x20", 1, "after the scales' quotients"),  # a one after it
     (b"\x00\x00\x00\x00\x00\x02\x00\x00", 1, "after the scales' quotients"),  # a spare byte
     (b"\x00\x00\x00\x00\x00\x05", 1, "truncated"),
+    (b"\x00\x00\x00\x00\x00\x06" + bytes(6), 1, "more than any encoder writes"),  # > 34 bits
     (b"\x00\x04\x00\x00\x00\x01\x01\x00", 1, "padding"),  # remainder 0000, pad bits 0001
     # the pattern 7fc00000 (NaN) in mode 0 with k = 32: z = 2·7fc00000, quotient 0
     (b"\x00\x20\x00\x00\x00\x01\xff\x80\x00\x00\x00", 1, "NaN"),
