@@ -9,7 +9,7 @@ exponential grids in float32 (levels <= 1024) run here; the rest stays on the to
 
 Kernels take flat arrays of buckets (`d` coordinates each, row b's scale in scales[b]; the
 last one may be cut short) and release the GIL, so callers run chunks of buckets on a thread
-pool. The uniforms come from `pcg_kernels`.
+pool. The uniforms come from `counter_kernels`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import inline, kernel
-from .pcg_kernels import draw
+from .counter_kernels import draw
 
 __all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "quantize_rows", "pack_fields", "unpack_rows",
            "scale_rows"]
@@ -91,20 +91,21 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
 
 
 @kernel
-def quantize_rows(x, scales, state, d, kind, s, idx_out, neg_out):
+def quantize_rows(x, scales, seed, first, d, kind, s, idx_out, neg_out):
     """Stochastic rounding of len(scales) buckets: level indices and negative-sign flags.
 
     x: float32 [m], rows·d - d < m <= rows·d (the last bucket may be cut short: it is rounded
     as far as it goes); idx_out: uint8 or int32 [m]; neg_out: bool [m]. The uniforms are drawn
-    here, BLOCK at a time, as `uniforms.fill` draws them, from the PCG64DXSM `state` (uint64
-    [hi, lo, inc hi, inc lo], `uniforms.pcg_state`) positioned at coordinate 0's draw."""
-    hi, lo, inc_hi, inc_lo = state[0], state[1], state[2], state[3]
+    here, BLOCK at a time, as `uniforms.fill` draws them: coordinate i takes draw first + i
+    (first even) of the stream `seed` (uint64)."""
     n = min(x.size, scales.size * d)
     u = np.empty(BLOCK, np.float32)
+    words = np.empty(BLOCK // 2, np.uint64)
+    halves = words.view(np.uint32)
     two_s = np.float32(2.0**s)
     for start in range(0, n, BLOCK):
         m = min(BLOCK, n - start)
-        hi, lo = draw(u, m, hi, lo, inc_hi, inc_lo)
+        draw(u, words, halves, m, seed, (first + start) // 2)
         a = start
         while a < start + m:  # the block's pieces of buckets
             b = a // d

@@ -20,7 +20,7 @@ try:
 except ImportError:  # a Python numba has no wheel for yet: the vectorised path runs
     numba = None
 
-__all__ = ["ENABLED", "enabled", "kernel", "inline", "mul128"]
+__all__ = ["ENABLED", "enabled", "kernel", "inline"]
 
 ENABLED = numba is not None and os.environ.get("SIMNET_JIT", "1") != "0"
 
@@ -45,33 +45,3 @@ def inline(fn):
     if numba is None:
         return fn
     return numba.njit(inline="always")(fn)
-
-
-def _mul128_python(a, b):
-    """(high, low) 64-bit halves of the 128-bit product of uint64 a and b (the reference;
-    kernels use the compiled intrinsic below: one machine multiply gives both halves)."""
-    p = int(a) * int(b)
-    return p >> 64, p & ((1 << 64) - 1)
-
-
-if numba is None:
-    mul128 = _mul128_python
-else:
-    from llvmlite import ir
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def mul128(typingctx, a, b):
-        """(high, low) halves of uint64 a · b, as LLVM's 128-bit multiply (x86: one `mul`
-        or `mulx`; a separate 64-bit low product would cost a second multiply)."""
-        u64 = numba.types.uint64
-        sig = numba.types.UniTuple(u64, 2)(u64, u64)
-
-        def codegen(context, builder, signature, args):
-            wide = ir.IntType(128)
-            product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-            high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
-            low = builder.trunc(product, ir.IntType(64))
-            return context.make_tuple(builder, signature.return_type, [high, low])
-
-        return sig, codegen

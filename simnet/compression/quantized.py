@@ -19,7 +19,7 @@ import torch
 from . import grid_kernels, jit, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
-from .uniforms import fill, parallel_map, pcg_state, stream_seed
+from .uniforms import fill, parallel_map, stream_seed
 
 ENCODINGS = ("fixed", "elias", "entropy", "auto")
 CHUNK_COORDS = 1 << 18  # coordinates per chunk of the CPU `fixed` encoder (1 MiB of float32)
@@ -130,7 +130,7 @@ class GridQuantizer(Compressor):
         def round_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]
             at = slice(r0 * d, r0 * d + part.size)
-            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
+            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], seed, r0 * d, d,
                                        *fast, idx[at], neg[at])
 
         parallel_map(round_chunk, range(0, sc.size, rows))
@@ -201,7 +201,7 @@ class GridQuantizer(Compressor):
         def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
             idx, neg = np.empty(part.size, index_dtype), np.empty(part.size, np.bool_)
-            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], pcg_state(seed, r0 * d), d,
+            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], seed, r0 * d, d,
                                        *fast, idx, neg)
             at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
             grid_kernels.pack_fields(idx, neg, part.size, k - 1,

@@ -1,11 +1,13 @@
 """Uniform draws in [0, 1) for stochastic rounding, fast on CPU and reproducible.
 
 torch's CPU generator (MT19937) makes about 10 ns per float32 draw here, several times the cost
-of the rest of an encoder. So a CPU `torch.Generator` instead seeds numpy's PCG64DXSM (one
-63-bit draw from the torch generator per call) and the draws are made in chunks on a few
-threads: chunk i starts `advance`d by i·CHUNK/2 64-bit outputs (numpy makes two float32 per
-64-bit output), so the result is one serial PCG64DXSM stream whatever the thread count, and
-a seeded generator gives bit-identical draws on every machine.
+of the rest of an encoder. So a CPU `torch.Generator` instead gives one 63-bit seed per call
+(`stream_seed`), and the draws come from SplitMix64 used as a counter-based stream: word t is
+mix64(seed + (t + 1)·γ), SplitMix64's t-th output, and draw j is the low (j even) or high
+(j odd) 32-bit half of word j // 2, as (u32 >> 8)·2^-24. Any range of draws is computed
+directly (no generator to advance), so chunks are drawn on a few threads and the compiled
+kernels (`counter_kernels.py`) draw the same stream as they round; a seeded generator gives
+bit-identical draws on every machine and thread count.
 
 Draws are float32 multiples of 2^-24, as `torch.rand`'s. A CUDA generator draws on its device
 (Philox); data on CUDA with a CPU generator gets the CPU draws copied over, so CPU and CUDA
@@ -18,46 +20,37 @@ import numpy as np
 import torch
 
 from . import threads
+from .counter_kernels import GAMMA, MIX1, MIX2
 
-__all__ = ["uniforms", "stream_seed", "fill", "pcg_state", "parallel_map", "CHUNK"]
+__all__ = ["uniforms", "stream_seed", "fill", "parallel_map", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = threads.THREADS
 
 
 def stream_seed(generator: torch.Generator | None) -> int:
-    """The PCG64DXSM seed of one call: one draw from a CPU `generator` (None: torch's global
+    """The stream seed of one call: one draw from a CPU `generator` (None: torch's global
     generator, unseeded)."""
     return int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
 
 
 def fill(seed: int, out: np.ndarray, first: int) -> None:
-    """Draws number first, first+1, ... of the stream `seed` into float32 `out` (first even).
-
-    Bit for bit what `np.random.Generator(PCG64DXSM(seed)).random(dtype=np.float32)` draws
-    (each 64-bit output gives two draws, low half first: (u32 >> 8)·2^-24), made from raw
-    outputs because that is about twice as fast.
-    """
+    """Draws number first, first+1, ... of the stream `seed` into float32 `out` (first even)."""
     if first % 2:
         raise ValueError(f"a draw range must start at an even position, got {first}")
-    bits = np.random.PCG64DXSM(seed)
-    bits.advance(first // 2)
-    raw = bits.random_raw((out.size + 1) // 2).view(np.uint32)[:out.size]
-    raw >>= 8
-    np.multiply(raw, np.float32(2.0**-24), out=out, casting="unsafe")
-
-
-def pcg_state(seed: int, first: int) -> np.ndarray:
-    """The PCG64DXSM state of stream `seed` positioned at draw `first` (even), as the compiled
-    kernels take it: uint64 [state hi, state lo, increment hi, increment lo]."""
-    if first % 2:
-        raise ValueError(f"a draw range must start at an even position, got {first}")
-    bits = np.random.PCG64DXSM(seed)
-    bits.advance(first // 2)
-    st = bits.state["state"]
-    mask = (1 << 64) - 1
-    return np.array([st["state"] >> 64, st["state"] & mask, st["inc"] >> 64, st["inc"] & mask],
-                    np.uint64)
+    nwords = (out.size + 1) // 2
+    z = np.arange(first // 2 + 1, first // 2 + 1 + nwords, dtype=np.uint64)
+    z *= GAMMA  # uint64 arrays wrap: mod 2^64, as the kernels
+    z += np.uint64(seed)
+    z ^= z >> np.uint64(30)
+    z *= MIX1
+    z ^= z >> np.uint64(27)
+    z *= MIX2
+    z ^= z >> np.uint64(31)
+    halves = np.empty(2 * nwords, np.uint32)  # low half first, whatever the host's byte order
+    halves[0::2], halves[1::2] = z, z >> np.uint64(32)
+    halves >>= np.uint32(8)
+    np.multiply(halves[:out.size], np.float32(2.0**-24), out=out, casting="unsafe")
 
 
 def _executor():

@@ -1,7 +1,8 @@
 """The uniform draws behind stochastic rounding, and the chunked CPU `fixed` encoder.
 
-Oracles: numpy's own serial PCG64DXSM float32 stream (the chunked, threaded draws must be
-exactly it), and the unchunked path quantize -> wire.encode (the chunked encoder must give
+Oracles: SplitMix64's published outputs and a plain-integer implementation of the stream
+(the vectorised and the compiled draws must be exactly it; chunked, threaded draws must be one
+serial stream), and the unchunked path quantize -> wire.encode (the chunked encoder must give
 the same bytes from the same generator).
 """
 
@@ -13,18 +14,53 @@ from simnet import compression
 from simnet.compression import uniforms as U
 from simnet.compression import wire
 
+MASK = (1 << 64) - 1
 
-def serial(seed: int, n: int) -> np.ndarray:
-    return np.random.Generator(np.random.PCG64DXSM(seed)).random(n, dtype=np.float32)
+
+def splitmix64(seed: int, n: int, first_word: int = 0) -> list[int]:
+    """Words first_word, ... of SplitMix64 from state `seed`, in plain Python integers."""
+    out = []
+    for t in range(first_word, first_word + n):
+        z = (seed + (t + 1) * 0x9E3779B97F4A7C15) & MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        out.append(z ^ (z >> 31))
+    return out
+
+
+def reference(seed: int, n: int, first: int = 0) -> np.ndarray:
+    """Draws first, ..., first + n - 1: low then high half of each word, (u32 >> 8)·2^-24."""
+    words = splitmix64(seed, (n + 1) // 2 + 1, first // 2)
+    halves = [h for w in words for h in (w & 0xFFFFFFFF, w >> 32)]
+    return np.array([(h >> 8) * 2.0**-24 for h in halves[:n]], np.float32)
+
+
+def test_splitmix64_known_outputs():
+    """Vigna's splitmix64.c from state 1234567: the published first five outputs."""
+    assert splitmix64(1234567, 5) == [6457827717110365317, 3203168211198807973,
+                                      9817491932198370423, 4593380528125082431,
+                                      16408922859458223821]
+
+
+@pytest.mark.parametrize("seed,n,first", [(1234567, 10, 0), (0, 1, 0), (2**63 - 2, 333, 6),
+                                          (99, 1001, 2**40)])
+def test_fill_is_the_stream(seed, n, first):
+    out = np.full(n, -1.0, np.float32)
+    U.fill(seed, out, first)
+    np.testing.assert_array_equal(out, reference(seed, n, first))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, U.CHUNK - 1, 3 * U.CHUNK + 5])
 def test_threaded_draws_are_one_serial_stream(n):
-    np.testing.assert_array_equal(U._draw_cpu(n, 99), serial(99, n))
+    serial = np.empty(n, np.float32)
+    U.fill(99, serial, 0)
+    np.testing.assert_array_equal(U._draw_cpu(n, 99), serial)
+    np.testing.assert_array_equal(serial[:500], reference(99, min(n, 500)))
 
 
 def test_fill_at_an_offset_is_that_slice_of_the_stream():
-    ref = serial(7, 1000)
+    ref = np.empty(1000, np.float32)
+    U.fill(7, ref, 0)
     out = np.empty(301, np.float32)
     U.fill(7, out, 400)
     np.testing.assert_array_equal(out, ref[400:701])
@@ -72,32 +108,23 @@ def test_chunk_rows_fill_whole_bytes():
 
 @pytest.mark.skipif(not __import__("simnet.compression.jit", fromlist=["x"]).ENABLED,
                     reason="numba not available or SIMNET_JIT=0")
-@pytest.mark.parametrize("seed,first", [(0, 0), (12345, 2), (2**62 + 7, 1 << 21)])
-def test_compiled_pcg_matches_numpy_raw_outputs(seed, first):
-    """The kernels' PCG64DXSM (128-bit state in two uint64) gives numpy's raw outputs."""
-    from simnet.compression import pcg_kernels, uniforms
-
-    hi, lo, inc_hi, inc_lo = (np.uint64(v) for v in uniforms.pcg_state(seed, first))
-    bits = np.random.PCG64DXSM(seed)
-    bits.advance(first // 2)
-    expect = bits.random_raw(50)
-    for want in expect:
-        # called from Python, numba hands uint64 results back as signed ints
-        got, hi, lo = (np.uint64(int(v) % 2**64)
-                       for v in pcg_kernels._pcg_next(hi, lo, inc_hi, inc_lo))
-        assert got == want
-
-
-@pytest.mark.skipif(not __import__("simnet.compression.jit", fromlist=["x"]).ENABLED,
-                    reason="numba not available or SIMNET_JIT=0")
 @pytest.mark.parametrize("m", [1, 2, 1023, 1024])
-def test_compiled_draw_gives_the_uniforms_of_fill(m):
-    """`pcg_kernels.draw` (the kernels' uniforms, odd counts included) equals `uniforms.fill`."""
-    from simnet.compression import pcg_kernels, uniforms
+@pytest.mark.parametrize("seed,first", [(99, 4), (2**63 - 2, 2**41)])
+def test_compiled_draw_gives_the_uniforms_of_fill(m, seed, first):
+    """`counter_kernels.draw` (the kernels' uniforms, odd counts included) equals
+    `uniforms.fill`, and so the stream."""
+    import numba
 
-    st = uniforms.pcg_state(99, 4)
+    from simnet.compression import counter_kernels
+
+    @numba.njit
+    def draw(u, m, seed, first_word):
+        words = np.empty((m + 1) // 2, np.uint64)
+        counter_kernels.draw(u, words, words.view(np.uint32), m, seed, first_word)
+
     got = np.full(m, -1.0, np.float32)
-    pcg_kernels.draw(got, m, st[0], st[1], st[2], st[3])
+    draw(got, m, seed, first // 2)
     want = np.empty(m, np.float32)
-    uniforms.fill(99, want, 4)
-    assert np.array_equal(got, want)
+    U.fill(seed, want, first)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got[:64], reference(seed, min(m, 64), first))
