@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import inline
+from .jit import inline, kernel
 
-__all__ = ["GAMMA", "MIX1", "MIX2", "draw"]
+__all__ = ["GAMMA", "MIX1", "MIX2", "draw", "fill"]
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)  # the golden-ratio increment
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -36,3 +36,16 @@ def draw(u, words, halves, m, seed, first_word):
         words[t] = z ^ (z >> np.uint64(31))
     for i in range(m):
         u[i] = np.float32(np.int32(halves[i] >> np.uint32(8))) * np.float32(2.0**-24)
+
+
+_BLOCK = 2048  # draws per pass of `fill` (its scratch stays in L1)
+
+
+@kernel
+def fill(out, seed, first_word):
+    """out[:] = draws 2·first_word, ... of stream `seed`: `uniforms.fill`, compiled."""
+    words = np.empty(_BLOCK // 2, np.uint64)
+    halves = words.view(np.uint32)
+    for start in range(0, out.size, _BLOCK):
+        m = min(_BLOCK, out.size - start)
+        draw(out[start:start + m], words, halves, m, seed, first_word + start // 2)

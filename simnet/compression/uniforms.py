@@ -16,13 +16,15 @@ encoders given the same generator see the same uniforms.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 
-from . import threads
+from . import counter_kernels, jit, threads
 from .counter_kernels import GAMMA, MIX1, MIX2
 
-__all__ = ["uniforms", "stream_seed", "fill", "parallel_map", "CHUNK"]
+__all__ = ["uniforms", "stream_seed", "fill", "fill_numpy", "parallel_map", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = threads.THREADS
@@ -34,21 +36,39 @@ def stream_seed(generator: torch.Generator | None) -> int:
     return int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
 
 
-def fill(seed: int, out: np.ndarray, first: int) -> None:
-    """Draws number first, first+1, ... of the stream `seed` into float32 `out` (first even)."""
+def _check_even(first: int) -> None:
     if first % 2:
         raise ValueError(f"a draw range must start at an even position, got {first}")
+
+
+def fill(seed: int, out: np.ndarray, first: int) -> None:
+    """Draws number first, first+1, ... of the stream `seed` into float32 `out` (first even):
+    the compiled kernel when `jit.enabled()`, else the vectorised numpy below (the same
+    values; the tests run both)."""
+    _check_even(first)
+    if jit.enabled():
+        counter_kernels.fill(out, seed, first // 2)
+    else:
+        fill_numpy(seed, out, first)
+
+
+def fill_numpy(seed: int, out: np.ndarray, first: int) -> None:
+    """`fill` in vectorised numpy (first even)."""
+    _check_even(first)
     nwords = (out.size + 1) // 2
     z = np.arange(first // 2 + 1, first // 2 + 1 + nwords, dtype=np.uint64)
+    tmp = np.empty_like(z)
     z *= GAMMA  # uint64 arrays wrap: mod 2^64, as the kernels
     z += np.uint64(seed)
-    z ^= z >> np.uint64(30)
-    z *= MIX1
-    z ^= z >> np.uint64(27)
-    z *= MIX2
-    z ^= z >> np.uint64(31)
-    halves = np.empty(2 * nwords, np.uint32)  # low half first, whatever the host's byte order
-    halves[0::2], halves[1::2] = z, z >> np.uint64(32)
+    for shift, mult in ((30, MIX1), (27, MIX2), (31, None)):  # z ^= z >> shift; z *= mult
+        np.bitwise_xor(z, np.right_shift(z, np.uint64(shift), out=tmp), out=z)
+        if mult is not None:
+            z *= mult
+    if sys.byteorder == "little":  # the words' memory as uint32: low half first
+        halves = z.view(np.uint32)
+    else:
+        halves = np.empty(2 * nwords, np.uint32)
+        halves[0::2], halves[1::2] = z, z >> np.uint64(32)
     halves >>= np.uint32(8)
     np.multiply(halves[:out.size], np.float32(2.0**-24), out=out, casting="unsafe")
 

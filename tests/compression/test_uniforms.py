@@ -44,10 +44,19 @@ def test_splitmix64_known_outputs():
 
 @pytest.mark.parametrize("seed,n,first", [(1234567, 10, 0), (0, 1, 0), (2**63 - 2, 333, 6),
                                           (99, 1001, 2**40)])
-def test_fill_is_the_stream(seed, n, first):
+@pytest.mark.parametrize("fill", [U.fill, U.fill_numpy], ids=["fill", "numpy"])
+def test_fill_is_the_stream(fill, seed, n, first):
+    """Both implementations (`fill` runs the kernel when numba is on) give the stream."""
     out = np.full(n, -1.0, np.float32)
-    U.fill(seed, out, first)
+    fill(seed, out, first)
     np.testing.assert_array_equal(out, reference(seed, n, first))
+
+
+def test_fill_and_its_numpy_version_agree_on_a_large_range():
+    a, b = np.empty(3 * 2**17 + 5, np.float32), np.empty(3 * 2**17 + 5, np.float32)
+    U.fill(5, a, 2**33)
+    U.fill_numpy(5, b, 2**33)
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, U.CHUNK - 1, 3 * U.CHUNK + 5])
@@ -64,8 +73,9 @@ def test_fill_at_an_offset_is_that_slice_of_the_stream():
     out = np.empty(301, np.float32)
     U.fill(7, out, 400)
     np.testing.assert_array_equal(out, ref[400:701])
-    with pytest.raises(ValueError):
-        U.fill(7, out, 401)
+    for fill in (U.fill, U.fill_numpy):
+        with pytest.raises(ValueError, match="even"):
+            fill(7, out, 401)
 
 
 def test_draws_are_seeded_in_range_and_on_the_24_bit_grid():
@@ -112,7 +122,7 @@ def test_chunk_rows_fill_whole_bytes():
 @pytest.mark.parametrize("seed,first", [(99, 4), (2**63 - 2, 2**41)])
 def test_compiled_draw_gives_the_uniforms_of_fill(m, seed, first):
     """`counter_kernels.draw` (the kernels' uniforms, odd counts included) equals
-    `uniforms.fill`, and so the stream."""
+    `uniforms.fill_numpy`, and so the stream."""
     import numba
 
     from simnet.compression import counter_kernels
@@ -125,6 +135,6 @@ def test_compiled_draw_gives_the_uniforms_of_fill(m, seed, first):
     got = np.full(m, -1.0, np.float32)
     draw(got, m, seed, first // 2)
     want = np.empty(m, np.float32)
-    U.fill(seed, want, first)
+    U.fill_numpy(seed, want, first)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got[:64], reference(seed, min(m, 64), first))
