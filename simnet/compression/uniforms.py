@@ -96,7 +96,7 @@ def _draw_cpu(numel: int, seed: int) -> np.ndarray:
         for s in starts:
             fill(seed, out[s:s + CHUNK], s)
         return out
-    # numpy releases the GIL while it fills, so the chunks are drawn in parallel
+    # the kernel (and numpy) release the GIL while they fill: chunks are drawn in parallel
     parallel_map(lambda s: fill(seed, out[s:s + CHUNK], s), starts)
     return out
 
