@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import grid_kernels, jit, wire
+from . import grid_kernels, jit, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
 from .uniforms import fill, parallel_map, stream_seed
@@ -130,8 +130,8 @@ class GridQuantizer(Compressor):
         def round_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]
             at = slice(r0 * d, r0 * d + part.size)
-            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], seed, r0 * d, d,
-                                       *fast, idx[at], neg[at])
+            round_kernels.quantize_rows(part, sc[r0:r0 + rows], seed, r0 * d, d,
+                                        *fast, idx[at], neg[at])
 
         parallel_map(round_chunk, range(0, sc.size, rows))
         return scales, torch.from_numpy(idx).view(shape), torch.from_numpy(neg).view(shape)
@@ -200,12 +200,12 @@ class GridQuantizer(Compressor):
 
         def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
-            idx, neg = np.empty(part.size, index_dtype), np.empty(part.size, np.bool_)
-            grid_kernels.quantize_rows(part, sc[r0:r0 + rows], seed, r0 * d, d,
-                                       *fast, idx, neg)
             at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
-            grid_kernels.pack_fields(idx, neg, part.size, k - 1,
-                                     out[at:at + -(-part.size * k // 8)])
+            block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages to fault
+            round_kernels.quantize_pack_rows(
+                part, sc[r0:r0 + rows], seed, r0 * d, d, *fast, k - 1,
+                np.empty(block, index_dtype), np.empty(block, np.bool_),
+                out[at:at + -(-part.size * k // 8)])
 
         parallel_map(pack_chunk, range(0, sc.size, rows))
         return out.tobytes()
