@@ -89,11 +89,9 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     k = lanes_for(n)
     scale_block = _scale_block(q)
     fixed_part = header_nbytes(n) + len(scale_block) + 2 * a + 4 * k
-    if max_bytes is not None:  # skip the coder if even a lower bound is too long:
-        # words carry the model's code length minus what the K final states hold (<= 16 bits)
-        ideal = float((np.bincount(sym, minlength=a) * np.log2(M / np.maximum(freq, 1))).sum())
-        if fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes:
-            return None
+    if max_bytes is not None and _surely_longer(np.bincount(sym, minlength=a), freq,
+                                                fixed_part, k, max_bytes):
+        return None
     f_all, c_all = freq[sym], cum[sym]
     top = f_all << (32 - SB)  # renormalise while x >= f·2^(32-SB), keeping x < 2^32 after
     x = np.full(k, L, np.int64)
@@ -109,12 +107,39 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     words = np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.int64)
     if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
         return None
-    return b"".join([header("entropy", n), scale_block, freq.astype(">u2").tobytes(),
-                     x.astype(">u4").tobytes(), words.astype(">u2").tobytes()])
+    return _prefix(n, scale_block, freq, x) + words.astype(">u2").tobytes()
 
 
 def _scale_block(q: Quantized) -> bytes:
     return scale_coding.encode(q.scales.detach().cpu().numpy())
+
+
+def _surely_longer(counts: np.ndarray, freq: np.ndarray, fixed_part: int, k: int,
+                   max_bytes: int) -> bool:
+    """Whether even a lower bound on the payload exceeds max_bytes: the words carry the
+    model's code length of the symbols (counts [A]) minus what the K final states hold
+    (<= 16 bits each), so the coder can be skipped."""
+    ideal = float((counts * np.log2(M / np.maximum(freq, 1))).sum())
+    return fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes
+
+
+def _prefix(n: int, scale_block: bytes, freq: np.ndarray, x: np.ndarray) -> bytes:
+    """Everything before the word stream: header, scales, frequency table, final states."""
+    return b"".join([header("entropy", n), scale_block, freq.astype(">u2").tobytes(),
+                     x.astype(">u4").tobytes()])
+
+
+def _slot_symbols(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cum [A]: each symbol's first slot, slot -> symbol [M]) of a frequency table."""
+    return np.cumsum(freq) - freq, np.repeat(np.arange(freq.size), freq)
+
+
+def _symbol_values(grid: Grid) -> np.ndarray:
+    """Symbol -> sgn·level (float32 [A]): 0, then +level j, -level j for j = 1, 2, ..."""
+    lv = grid.tensor().numpy()
+    signed = np.zeros(2 * grid.size - 1, np.float32)
+    signed[1::2], signed[2::2] = lv[1:], -lv[1:]
+    return signed
 
 
 # -- compiled path (entropy_kernels.py) -----------------------------------------------------
@@ -166,8 +191,7 @@ def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) ->
     fixed_part = header_nbytes(n) + len(scale_block) + 2 * a + 4 * k
     limit = n  # words; each coordinate emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
-        ideal = float((counts * np.log2(M / np.maximum(freq, 1))).sum())
-        if fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes:
+        if _surely_longer(counts, freq, fixed_part, k, max_bytes):
             return None
         limit = min(limit, (max_bytes - fixed_part) // 2)
         if limit < 0:
@@ -208,9 +232,7 @@ def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) ->
         return None
     out = buf.view(np.uint8)
     start = out.size - 2 * nwords - fixed_part
-    prefix = b"".join([header("entropy", n), scale_block,
-                       freq.astype(">u2").tobytes(), x.astype(">u4").tobytes()])
-    out[start:start + fixed_part] = np.frombuffer(prefix, np.uint8)
+    out[start:start + fixed_part] = np.frombuffer(_prefix(n, scale_block, freq, x), np.uint8)
     return out[start:].tobytes()
 
 
@@ -218,18 +240,13 @@ def _decode_compiled(payload: bytes, numel: int, woff: int, freq: np.ndarray, x:
                      grid: Grid) -> torch.Tensor:
     """The word stream at byte woff, decoded by the compiled kernel (table and states already
     checked): float32 sgn·level [numel]; ValueError as the vectorised path."""
-    a = freq.size
-    cum = np.cumsum(freq) - freq
-    sym = np.repeat(np.arange(a), freq)  # slot -> symbol, M entries
+    cum, sym = _slot_symbols(freq)
     tab = (freq[sym] | ((np.arange(M) - cum[sym]) << 16)).astype(np.uint32)
-    lv = grid.tensor().numpy()
-    signed = np.zeros(a, np.float32)
-    signed[1::2], signed[2::2] = lv[1:], -lv[1:]
     coeff = np.empty(numel, np.float32)
     nwords = (len(payload) - woff) // 2
     # native (maybe unaligned) uint16 view, byte-swapped in the kernel
     words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
-    values, x, lanes = signed[sym], x.astype(np.uint32), np.empty(x.size, np.int64)
+    values, x, lanes = _symbol_values(grid)[sym], x.astype(np.uint32), np.empty(x.size, np.int64)
     k = x.size
     steps = -(-numel // k)
     # the decoder is serial; a second thread faults the fresh output's pages in (the OS
@@ -272,8 +289,7 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
     if jit.enabled():
         return scales, _decode_compiled(payload, numel, off + 2 * a + 4 * k, freq, x, grid)
     words = np.frombuffer(payload, ">u2", offset=off + 2 * a + 4 * k).astype(np.int64)
-    cum = np.cumsum(freq) - freq
-    lut = np.repeat(np.arange(a), freq)
+    cum, lut = _slot_symbols(freq)
     sym = np.empty(numel, np.int64)
     ptr = 0
     for t in range(-(-numel // k)):
@@ -291,7 +307,4 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
         sym[lo:hi] = s
     if ptr != words.size or (x != L).any():
         raise ValueError("corrupt payload: the rANS stream does not decode to its initial state")
-    lv = grid.tensor().numpy()
-    signed = np.zeros(a, np.float32)
-    signed[1::2], signed[2::2] = lv[1:], -lv[1:]
-    return scales, torch.from_numpy(signed[sym])
+    return scales, torch.from_numpy(_symbol_values(grid)[sym])

@@ -17,8 +17,9 @@ Layout (big-endian), R = ceil(B·k / 8), U the unary bytes:
     [mode u8][k u8][ref u32 (mode 1 only)][U u32][B remainders of k bits, MSB first: R bytes]
     [for each b, q_b one-bits then a zero-bit; zero-padded to a byte: U bytes]
 The decoder rejects an unknown mode, k > 32, lengths past the payload, a unary part longer
-than 34 bits a scale (no encoder writes one) or with fewer than B zeros, a byte past the B-th zero or a one-bit after it, and quotients too large
-for z < 2^33, then patterns outside uint32 and scales that are NaN, Inf or negative.
+than 34 bits a scale (no encoder writes one) or with fewer than B zeros, a byte past the
+B-th zero or a one-bit after it, and quotients too large for z < 2^33, then patterns outside
+uint32 and scales that are NaN, Inf or negative.
 """
 
 from __future__ import annotations
