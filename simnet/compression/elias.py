@@ -195,6 +195,13 @@ def _kernel_bits(q: Quantized, grid: Grid, d: int):
     return idx, neg, bits
 
 
+def _section_starts(bits: np.ndarray) -> np.ndarray:
+    """Bit offset of every bucket's code section in the stream, and the end (int64 [B + 1])."""
+    starts = np.zeros(bits.size + 1, np.int64)
+    np.cumsum(bits, out=starts[1:])
+    return starts
+
+
 def _kernel_payload(p: Prepared) -> bytes:
     q, d, w, bits = p.q, p.d, p.w, p.bits
     nb = bits.size
@@ -204,8 +211,7 @@ def _kernel_payload(p: Prepared) -> bytes:
     lb = -(-nb * w // 8)
     _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
     stream = out[head.size + lb:]
-    starts = np.zeros(nb + 1, np.int64)
-    np.cumsum(bits, out=starts[1:])
+    starts = _section_starts(bits)
     tables = _enc_tables(d, p.grid.size)
     ranges = _ranges(nb, d)
     shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
@@ -286,8 +292,7 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
     """`decode` by the kernels: the same checks in the same order, the same messages."""
     scales, bits, body = _framing(payload, numel, d, grid)
     nb = scales.size
-    starts = np.zeros(nb + 1, np.int64)
-    np.cumsum(bits, out=starts[1:])
+    starts = _section_starts(bits)
     coeff = np.empty(numel, np.float32)
     table, signed = _dec_tables(d, grid)
     out = coeff.view(np.uint32)

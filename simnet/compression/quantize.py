@@ -46,6 +46,11 @@ class Grid:
         """Bits of a level index in the `fixed` format: ceil(log2(grid size))."""
         return max(1, math.ceil(math.log2(self.size)))
 
+    @property
+    def index_dtype(self) -> torch.dtype:
+        """dtype of level indices: uint8 for grids of <= 256 points, else int32."""
+        return torch.uint8 if self.size <= 256 else torch.int32
+
     def tensor(self, device=None, dtype=torch.float32) -> torch.Tensor:
         return torch.tensor(self.levels, dtype=dtype, device=device)
 
@@ -91,7 +96,7 @@ def stochastic_round(
 def round_with(xb: torch.Tensor, scales: torch.Tensor, grid: Grid, u: torch.Tensor):
     """`stochastic_round` given its uniforms `u` (shape of xb): round up iff u < P(round up)."""
     safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(-1)
-    dtype = torch.uint8 if grid.size <= 256 else torch.int32
+    dtype = grid.index_dtype
     if grid.kind == "uniform":
         s = grid.size - 1
         mult = s / safe

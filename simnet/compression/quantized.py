@@ -122,7 +122,7 @@ class GridQuantizer(Compressor):
             scales = self.checked_scales(xb)
             flat, shape = xb.contiguous().reshape(-1).numpy(), xb.shape
         seed, sc = stream_seed(generator), scales.reshape(-1).numpy()
-        idx = np.empty(sc.size * d, np.uint8 if self.grid.size <= 256 else np.int32)
+        idx = np.empty(sc.size * d, self._index_dtype)
         neg = np.empty(sc.size * d, np.bool_)
         idx[flat.size:], neg[flat.size:] = 0, False  # the tail's padding: level 0, as zeros
         rows = wire.chunk_rows(d, CHUNK_COORDS)
@@ -139,6 +139,11 @@ class GridQuantizer(Compressor):
     def _precise(self, xb: torch.Tensor) -> torch.Tensor:
         # float32 r·s would lose the fraction that sets P(round up) beyond ~1024 levels
         return xb.double() if self.levels > 1024 else xb
+
+    @property
+    def _index_dtype(self):
+        """The numpy dtype of `Grid.index_dtype`, for the kernels' level indices."""
+        return np.uint8 if self.grid.index_dtype == torch.uint8 else np.int32
 
     def _kernel_grid(self) -> tuple[int, int] | None:
         """(kernel grid code, grid parameter s) when the compiled kernels apply, else None."""
@@ -196,7 +201,6 @@ class GridQuantizer(Compressor):
         out, pos = wire.fixed_frame(scales, n, d, grid)
         k = grid.index_bits + 1
         flat, sc = x.numpy(), scales.numpy()
-        index_dtype = np.uint8 if grid.size <= 256 else np.int32
 
         def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
@@ -204,7 +208,7 @@ class GridQuantizer(Compressor):
             block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages to fault
             round_kernels.quantize_pack_rows(
                 part, sc[r0:r0 + rows], seed, r0 * d, d, *fast, k - 1,
-                np.empty(block, index_dtype), np.empty(block, np.bool_),
+                np.empty(block, self._index_dtype), np.empty(block, np.bool_),
                 out[at:at + -(-part.size * k // 8)])
 
         parallel_map(pack_chunk, range(0, sc.size, rows))
