@@ -19,7 +19,8 @@ import torch
 from . import grid_kernels, jit, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
-from .uniforms import fill, parallel_map, stream_seed
+from .threads import parallel_map
+from .uniforms import fill, stream_seed
 
 ENCODINGS = ("fixed", "elias", "entropy", "auto")
 CHUNK_COORDS = 1 << 18  # coordinates per chunk of the CPU `fixed` encoder (1 MiB of float32)

@@ -3,6 +3,8 @@ contiguous ranges of one payload's work run in parallel on a few threads.
 
 Each parallel module uses a pool of its own name: a job running on one module's pool that
 calls into another module's parallel code then never waits for a thread of its own pool.
+`parallel_map` (chunks of the `fixed` codec and of the uniform draws) runs jobs that call no
+parallel code themselves, on a pool of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["THREADS", "pool", "split", "run_ranges"]
+__all__ = ["THREADS", "pool", "split", "run_ranges", "parallel_map"]
 
 THREADS = max(1, min(4, os.cpu_count() or 1))
 _pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
@@ -40,3 +42,15 @@ def run_ranges(name: str, fn, ranges, threads: int = THREADS) -> list:
         return [fn(*ranges[0])]
     rest = [pool(name, threads - 1).submit(fn, *r) for r in ranges[1:]]
     return [fn(*ranges[0])] + [f.result() for f in rest]
+
+
+def parallel_map(job, starts) -> None:
+    """Run `job(start)` for every start, on the "simnet-chunks" pool when there are several
+    (jobs must release the GIL to gain: numpy fills and the compiled kernels do). Jobs must
+    write disjoint outputs; exceptions propagate."""
+    starts = list(starts)
+    if len(starts) <= 1 or THREADS == 1:
+        for s in starts:
+            job(s)
+        return
+    list(pool("simnet-chunks").map(job, starts))

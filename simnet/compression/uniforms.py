@@ -24,7 +24,7 @@ import torch
 from . import counter_kernels, jit, threads
 from .counter_kernels import GAMMA, MIX1, MIX2
 
-__all__ = ["uniforms", "stream_seed", "fill", "fill_numpy", "parallel_map", "CHUNK"]
+__all__ = ["uniforms", "stream_seed", "fill", "fill_numpy", "CHUNK"]
 
 CHUNK = 1 << 20  # draws per chunk (even, so chunks start on a whole 64-bit output)
 _THREADS = threads.THREADS
@@ -73,22 +73,6 @@ def fill_numpy(seed: int, out: np.ndarray, first: int) -> None:
     np.multiply(halves[:out.size], np.float32(2.0**-24), out=out, casting="unsafe")
 
 
-def _executor():
-    return threads.pool("simnet-uniforms")
-
-
-def parallel_map(job, starts) -> None:
-    """Run `job(start)` for every start, on the codec thread pool when there are several (jobs
-    must release the GIL to gain: numpy fills and the compiled kernels do). Jobs must write
-    disjoint outputs; exceptions propagate."""
-    starts = list(starts)
-    if len(starts) <= 1 or _THREADS == 1:
-        for s in starts:
-            job(s)
-        return
-    list(_executor().map(job, starts))
-
-
 def _draw_cpu(numel: int, seed: int) -> np.ndarray:
     out = np.empty(numel, np.float32)
     starts = range(0, numel, CHUNK)
@@ -97,7 +81,7 @@ def _draw_cpu(numel: int, seed: int) -> np.ndarray:
             fill(seed, out[s:s + CHUNK], s)
         return out
     # the kernel (and numpy) release the GIL while they fill: chunks are drawn in parallel
-    parallel_map(lambda s: fill(seed, out[s:s + CHUNK], s), starts)
+    threads.parallel_map(lambda s: fill(seed, out[s:s + CHUNK], s), starts)
     return out
 
 

@@ -27,7 +27,7 @@ import torch
 from . import grid_kernels, jit
 from .coding import pack_fixed, unpack_fixed
 from .quantize import Grid
-from .uniforms import parallel_map
+from .threads import parallel_map
 
 __all__ = ["Quantized", "TAGS", "encode", "decode", "header", "header_nbytes", "read_scales",
            "check_scales", "fixed_nbytes"]
