@@ -14,30 +14,13 @@ from hypothesis import strategies as st
 from simnet import compression
 from simnet.compression import elias, jit, wire
 from simnet.compression.quantize import uniform_grid
-from test_fuzz import flipped_or_overwritten  # same folder: pytest puts it on sys.path
+from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
+from test_fuzz import flipped_or_overwritten
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
 
 METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-
-
-def on_both(fn):
-    """(fn() with the kernels, fn() with the vectorised path)."""
-    out = []
-    for enabled in (True, False):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(jit, "ENABLED", enabled)
-            out.append(fn())
-    return out
-
-
-def verdict(fn):
-    """fn()'s result, or the string "ValueError"; any other exception propagates."""
-    try:
-        return fn()
-    except ValueError:
-        return "ValueError"
 
 
 def quantized(method, n, d, seed=0, density=1.0, cube=False, **levels):
@@ -175,11 +158,11 @@ def payloads(draw):
 
 def same_verdict(c, payload: bytes, n: int):
     d = c.bucket_size
-    k, v = on_both(lambda: verdict(lambda: elias.decode(payload, n, d, c.grid)))
-    if isinstance(k, str) or isinstance(v, str):
-        assert k == v
+    k, v = on_both(lambda: value_or_error(lambda: elias.decode(payload, n, d, c.grid)))
+    if isinstance(k, ValueError) or isinstance(v, ValueError):
+        assert isinstance(k, ValueError) and isinstance(v, ValueError), (k, v)
         event("rejected")
-        return k
+        return "ValueError"
     assert np.array_equal(k[0], v[0]) and torch.equal(k[1], v[1])
     event("decoded")
     return "ok"

@@ -17,20 +17,12 @@ from hypothesis import strategies as st
 from simnet import compression
 from simnet.compression import entropy, entropy_kernels, jit, scale_coding, wire
 
+from kernel_paths import on_both, on_path  # same folder: pytest puts it on sys.path
+
 pytest.importorskip("numba")
 
 METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-
-
-def with_jit(enabled: bool, fn, *args):
-    """fn(*args) on one path; the flag is restored even if fn raises."""
-    saved = jit.ENABLED
-    jit.ENABLED = enabled
-    try:
-        return fn(*args)
-    finally:
-        jit.ENABLED = saved
 
 
 def quantized(method: str, n: int, seed: int, levels: int = 7, d: int = 64, zero_frac=0.0):
@@ -44,9 +36,7 @@ def quantized(method: str, n: int, seed: int, levels: int = 7, d: int = 64, zero
 
 
 def encode_both(c, q, max_bytes=None):
-    fast = with_jit(True, entropy.encode, q, c.grid, c.bucket_size, max_bytes)
-    slow = with_jit(False, entropy.encode, q, c.grid, c.bucket_size, max_bytes)
-    return fast, slow
+    return on_both(lambda: entropy.encode(q, c.grid, c.bucket_size, max_bytes))
 
 
 def decode_both(c, payload: bytes, n: int):
@@ -54,7 +44,8 @@ def decode_both(c, payload: bytes, n: int):
     ("ok", scales, coeff) or ("error", message)."""
     def run(enabled):
         try:
-            scales, coeff = with_jit(enabled, entropy.decode, payload, n, c.bucket_size, c.grid)
+            scales, coeff = on_path(enabled, lambda: entropy.decode(payload, n, c.bucket_size,
+                                                                    c.grid))
         except ValueError as e:
             return ("error", str(e))
         assert coeff.dtype == torch.float32 and coeff.shape == (n,)
@@ -173,7 +164,7 @@ def test_kernel_rejects_indices_outside_the_grid():
     bad = wire.Quantized(q.scales, q.idx.clone(), q.neg, 100)
     bad.idx.view(-1)[57] = 9
     with pytest.raises(ValueError, match="coordinate 57"):
-        with_jit(True, entropy.encode, bad, c.grid, c.bucket_size)
+        on_path(True, lambda: entropy.encode(bad, c.grid, c.bucket_size))
 
 
 def test_switch(monkeypatch):
@@ -203,7 +194,7 @@ def corrupted(draw):
     d = draw(st.integers(1, 70))
     c, q = quantized(method, n, seed=draw(st.integers(0, 2**16)), levels=levels, d=d,
                      zero_frac=draw(st.sampled_from([0.0, 0.5, 0.99])))
-    payload = bytearray(with_jit(False, entropy.encode, q, c.grid, d))
+    payload = bytearray(on_path(False, lambda: entropy.encode(q, c.grid, d)))
     kind = draw(st.sampled_from(["flip", "overwrite", "truncate", "extend", "stream"]))
     if kind in ("flip", "overwrite", "stream"):
         lo = len(payload) - 8 if kind == "stream" else 0  # near the end: words, states

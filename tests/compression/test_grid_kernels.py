@@ -11,16 +11,9 @@ from hypothesis import strategies as st
 from simnet import compression
 from simnet.compression import jit
 
+from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
+
 pytestmark = pytest.mark.skipif(not jit.ENABLED, reason="numba not available or SIMNET_JIT=0")
-
-
-def both_paths(fn, monkeypatch):
-    """fn() with the kernels on, then with them off."""
-    fast = fn()
-    monkeypatch.setattr(jit, "ENABLED", False)
-    slow = fn()
-    monkeypatch.setattr(jit, "ENABLED", True)
-    return fast, slow
 
 
 def awkward_gradient(n: int, seed: int) -> torch.Tensor:
@@ -52,48 +45,39 @@ CASES = [("qsgd", dict(levels=7, bucket_size=512), 1_000_003),
 
 
 @pytest.mark.parametrize("method,params,n", CASES)
-def test_quantize_matches_the_torch_path(method, params, n, monkeypatch):
+def test_quantize_matches_the_torch_path(method, params, n):
     c = compression.get(method, **params)
     x = awkward_gradient(n, n)
-    (s1, i1, n1), (s2, i2, n2) = both_paths(
-        lambda: c.quantize(x, torch.Generator().manual_seed(4)), monkeypatch)
+    (s1, i1, n1), (s2, i2, n2) = on_both(lambda: c.quantize(x, torch.Generator().manual_seed(4)))
     assert torch.equal(s1, s2)
     assert i1.dtype == i2.dtype and i1.shape == i2.shape
     assert torch.equal(i1, i2) and torch.equal(n1, n2)
 
 
-def test_quantize_batch_matches_the_torch_path(monkeypatch):
+def test_quantize_batch_matches_the_torch_path():
     c = compression.get("nuqsgd", levels=4, bucket_size=100)
     xs = torch.stack([awkward_gradient(3_001, k) for k in range(3)])
-    (s1, i1, n1), (s2, i2, n2) = both_paths(
-        lambda: c.quantize(xs, torch.Generator().manual_seed(2)), monkeypatch)
+    (s1, i1, n1), (s2, i2, n2) = on_both(lambda: c.quantize(xs, torch.Generator().manual_seed(2)))
     assert torch.equal(i1, i2) and torch.equal(n1, n2) and i1.shape == (3, 31, 100)
 
 
 @pytest.mark.parametrize("method,params,n", CASES)
-def test_fixed_bytes_and_decode_match_the_torch_path(method, params, n, monkeypatch):
+def test_fixed_bytes_and_decode_match_the_torch_path(method, params, n):
     c = compression.get(method, **params)
     x = awkward_gradient(n, n + 1)
-    fast, slow = both_paths(lambda: c.encode(x, torch.Generator().manual_seed(9)), monkeypatch)
+    fast, slow = on_both(lambda: c.encode(x, torch.Generator().manual_seed(9)))
     assert fast == slow
-    y1, y2 = both_paths(lambda: c.decode(fast, n), monkeypatch)
+    y1, y2 = on_both(lambda: c.decode(fast, n))
     assert torch.equal(y1, y2)
 
 
 @pytest.mark.parametrize("fmt", ["elias", "entropy"])
-def test_scaling_of_variable_length_formats_matches(fmt, monkeypatch):
+def test_scaling_of_variable_length_formats_matches(fmt):
     c = compression.get("qsgd", levels=5, bucket_size=100, encoding=fmt)
     x = awkward_gradient(30_001, 3)
     payload = c.encode(x, torch.Generator().manual_seed(1))
-    y1, y2 = both_paths(lambda: c.decode(payload, 30_001), monkeypatch)
+    y1, y2 = on_both(lambda: c.decode(payload, 30_001))
     assert torch.equal(y1, y2)
-
-
-def outcome(c, payload: bytes, n: int):
-    try:
-        return c.decode(payload, n)
-    except ValueError as e:
-        return e
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,12 +95,7 @@ def test_corrupt_fixed_payloads_rejected_alike(method_s, d, n, flips):
     for f in flips:
         bit = f % (8 * len(payload))
         payload[bit // 8] ^= 0x80 >> (bit % 8)
-    fast = outcome(c, bytes(payload), n)
-    jit.ENABLED = False
-    try:
-        slow = outcome(c, bytes(payload), n)
-    finally:
-        jit.ENABLED = True
+    fast, slow = on_both(lambda: value_or_error(lambda: c.decode(bytes(payload), n)))
     if isinstance(slow, ValueError):
         assert isinstance(fast, ValueError), f"kernel accepted what the torch path rejects: {slow}"
     else:
@@ -154,12 +133,12 @@ def test_zero_bucket_with_levels_and_signed_zero_are_rejected_for_byte_aligned_f
 
 
 @pytest.mark.parametrize("method", ["qsgd", "qsgdinf"])
-def test_subnormal_scale_rounds_r_equal_one_to_the_top_level(method, monkeypatch):
+def test_subnormal_scale_rounds_r_equal_one_to_the_top_level(method):
     """1/scale overflows float32 for a subnormal scale: r = 1 must still give level s (the
     torch path once multiplied by inf and returned level 0)."""
     c = compression.get(method, levels=3, bucket_size=1)
     x = torch.tensor([1e-41, -1e-41, 3e-39])
-    (_, i1, n1), (_, i2, n2) = both_paths(lambda: c.quantize(x, torch.Generator()), monkeypatch)
+    (_, i1, n1), (_, i2, n2) = on_both(lambda: c.quantize(x, torch.Generator()))
     for idx, neg in ((i1, n1), (i2, n2)):
         assert idx.flatten().tolist() == [3, 3, 3]
         assert neg.flatten().tolist() == [False, True, False]
