@@ -1,7 +1,8 @@
 """Rank-side microbenchmarks (run inside `worker.py`); every time is in seconds, per rank.
 
 Tasks (dicts from the job file):
-  bench:    {collective: allgather | ring-allreduce, sizes: [bytes per rank], repeats}
+  bench:    {collective: allgather | ring-allreduce, sizes: [bytes per rank],
+             repeats: one count for every size, or a list of counts, one per size}
             synthetic payloads through the hook's own exchange code path.
   payload:  {scenario: dict, compressor: {name, ...}, repeats}
             each rank's REAL first-iteration gradient (the simulator's draws), encoded by the
@@ -46,10 +47,13 @@ def _op(collective: str, nbytes: int):
 
 def run_bench(task: dict, rank: int) -> dict:
     durations = []
-    for n in task["sizes"]:
+    repeats = task["repeats"]
+    if isinstance(repeats, int):
+        repeats = [repeats] * len(task["sizes"])
+    for n, r in zip(task["sizes"], repeats, strict=True):
         op = _op(task["collective"], int(n))
         op()  # warm-up: connections, allocations
-        durations.append(_timed(op, task["repeats"]))
+        durations.append(_timed(op, r))
     return {"kind": "bench", "collective": task["collective"], "sizes": task["sizes"],
             "durations": durations}
 
@@ -116,7 +120,7 @@ def run_payload(task: dict, rank: int) -> dict:
         comm = _timed(op, task["repeats"])
     else:
         collective = "allgather"
-        wire = max(len(p) for p in allgather_bytes(payload))
+        wire = max(len(p) for p in allgather_bytes(payload))  # also the warm-up
         comm = _timed(lambda: allgather_bytes(payload), task["repeats"])
     return {"kind": "payload", "compressor": task["compressor"], "collective": collective,
             "payload_bytes": len(payload), "wire_bytes": wire, "numel": grad.numel(),

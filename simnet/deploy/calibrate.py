@@ -11,6 +11,7 @@ overhead_s[c] = a_c minus the latency the model itself charges (alpha on every m
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ from .predict import collective_time, star
 __all__ = ["tasks", "fit", "write", "read", "COLLECTIVES"]
 
 COLLECTIVES = ("allgather", "ring-allreduce")
-TARGETS_S = (0.0, 0.05, 0.2, 0.6)  # ideal transfer seconds of the swept sizes (0: 1 KiB)
+# Ideal transfer seconds of the swept sizes. None is tiny: a 1 KiB collective here took 0.5 or
+# 4 ms by turns (a halted vCPU's wake-up), and, weighted 1/t, it dragged the fitted line off the
+# bulk transfers: ring-allreduce predictions of a 0.2 s gradient came out 3-7% low, against
+# +-1% for a line fitted from 20 ms up (12 emulated runs). Smaller payloads are extrapolated.
+TARGETS_S = (0.02, 0.05, 0.2, 0.6)
+# Seconds of timed transfers each size gets at least (up to MAX_REPEATS): the 20 ms size, which
+# pins the intercept, jitters by milliseconds on a shared host, and 25 repeats of it cost 0.5 s.
+SAMPLE_BUDGET_S, MAX_REPEATS = 0.5, 25
 
 
 def sizes(collective: str, workers: int, rate_bps: float, targets=TARGETS_S) -> list[int]:
@@ -31,12 +39,17 @@ def sizes(collective: str, workers: int, rate_bps: float, targets=TARGETS_S) -> 
     return [max(1024, int(t / unit)) for t in targets]
 
 
+def repeats_per_size(repeats: int, targets=TARGETS_S) -> list[int]:
+    """Repetitions of each swept size: at least `repeats`, and enough for SAMPLE_BUDGET_S."""
+    return [min(MAX_REPEATS, max(repeats, math.ceil(SAMPLE_BUDGET_S / t))) for t in targets]
+
+
 def tasks(workers: int, rate_bps: float, repeats: int = 3) -> list[dict]:
     """The worker tasks of a calibration run (see bench.py)."""
     out = [{"kind": "pingpong", "repeats": 20}]
     for c in COLLECTIVES:
         out.append({"kind": "bench", "collective": c, "sizes": sizes(c, workers, rate_bps),
-                    "repeats": repeats})
+                    "repeats": repeats_per_size(repeats)})
     return out
 
 

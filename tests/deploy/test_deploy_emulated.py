@@ -46,7 +46,7 @@ COLLECTIVE_BOUND, ITERATION_BOUND = 0.05, 0.10  # median |error| of collectives;
 
 def measure(k: int, mbit: int, tmp_path_factory) -> dict:
     return validate(scenario(k, mbit), tmp_path_factory.mktemp("val"), iterations=10,
-                    repeats=5, force=True, timeout_s=240)
+                    repeats=9, force=True, timeout_s=240)
 
 
 def collective_error(rep: dict) -> float:

@@ -29,6 +29,15 @@ def test_fit_recovers_known_parameters():
             assert abs(got["overhead_s"][c] - TRUE["overhead_s"][c]) < 1e-7
 
 
+def test_small_sizes_get_more_repeats_up_to_the_cap():
+    budget, cap = calibrate.SAMPLE_BUDGET_S, calibrate.MAX_REPEATS
+    assert calibrate.repeats_per_size(3, (0.02, 0.05, 0.2, 0.6)) == [25, 10, 3, 3]
+    assert calibrate.repeats_per_size(7, (0.001, 0.1, 1.0)) == [cap, max(7, round(budget / 0.1)), 7]
+    tasks = calibrate.tasks(2, 50e6)
+    for t in tasks[1:]:
+        assert len(t["repeats"]) == len(t["sizes"]) == len(calibrate.TARGETS_S)
+
+
 def test_closed_forms_match_design():
     B, lat, n = 1e6, 1e-5, 4e6
     for p in (2, 3, 8):
