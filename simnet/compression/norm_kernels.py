@@ -1,0 +1,55 @@
+"""Compiled (numba) kernel of the bucket L2 norms, in the fixed summation order of
+`quantize.l2_norms` (whose docstring is the definition), so the bits are the same.
+
+Per bucket: the float64 squares of its d float32 coordinates (exact), zero-padded to the next
+power of two P >= d, then halved P/2, P/4, ..., 1 times by adding element i + h to element i;
+the norm is the correctly rounded float64 square root of the one sum left (LLVM's sqrt
+instruction), rounded to float32. Every step is one IEEE operation (numba compiles without
+fast-math: no reassociation, no fused multiply-add), as in the torch code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import jit
+
+U = np.uint64
+
+
+@jit.kernel
+def l2_norms(x, d, b0, b1, out):
+    """Norms of the buckets [b0, b1) of the flat float32 x (bucket b = x[b·d:(b+1)·d], the
+    last one zero-padded where x ends mid-bucket) into out[b0:b1] (float32)."""
+    width = 1
+    while width < d:
+        width *= 2
+    half = width // 2
+    buf = np.empty(max(width, 1), np.float64)
+    n = x.size
+    for b in range(b0, b1):
+        base = b * d
+        if width > 1 and base + d <= n:
+            # a whole bucket: squares and the first halving in one loop (element i + half
+            # exists for i < d - half; the rest of the first half adds a zero: no-op)
+            for i in range(d - half):
+                v = np.float64(x[U(base + i)])
+                w = np.float64(x[U(base + i + half)])
+                buf[U(i)] = v * v + w * w
+            for i in range(d - half, half):
+                v = np.float64(x[U(base + i)])
+                buf[U(i)] = v * v
+            h = half
+        else:  # one coordinate per bucket, or the short last bucket: squares, zero-padded
+            m = min(d, n - base)
+            for i in range(m):
+                v = np.float64(x[U(base + i)])
+                buf[U(i)] = v * v
+            for i in range(m, width):
+                buf[U(i)] = 0.0
+            h = width
+        while h > 1:
+            h //= 2
+            for i in range(h):
+                buf[U(i)] = buf[U(i)] + buf[U(i + h)]
+        out[U(b)] = np.float32(np.sqrt(buf[0]))

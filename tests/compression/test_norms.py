@@ -1,0 +1,89 @@
+"""Bucket L2 norms in one fixed summation order (`quantize.l2_norms`): the same bits on every
+device, thread count and batch shape, so CPU and CUDA payloads can be byte-identical.
+
+Oracle: the definition written again in plain numpy float32 (a recursive pairwise sum), which
+the torch code and the compiled kernel must match bit for bit."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simnet.compression import jit
+from simnet.compression.quantize import l2_norms, to_buckets
+
+from kernel_paths import on_both, on_path
+
+
+def pairwise(v: np.ndarray) -> np.float32:
+    """The float64 squares of v, zero-padded to a power of two, summed first half + second
+    half, element by element, until one value is left; its sqrt rounded to float32."""
+    sq = v.astype(np.float64) ** 2
+    width = 1 << max(0, (len(sq) - 1).bit_length())
+    sq = np.concatenate([sq, np.zeros(width - len(sq))])
+    while len(sq) > 1:
+        half = len(sq) // 2
+        sq = sq[:half] + sq[half:]
+    return np.float32(np.sqrt(sq[0]))
+
+
+def oracle(x: torch.Tensor, d: int) -> np.ndarray:
+    xb = to_buckets(x, d).numpy()
+    return np.array([pairwise(row) for row in xb.reshape(-1, d)], np.float32).reshape(xb.shape[:-1])
+
+
+def bits(t) -> np.ndarray:
+    return np.asarray(t, np.float32).view(np.uint32)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 7, 128, 500, 512, 513])
+@pytest.mark.parametrize("n", [1, 1000, 70_001])  # 70_001: the kernel on threads, a short tail
+def test_both_paths_match_the_definition_bit_for_bit(d, n):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(d + n)) * 3
+    want = bits(oracle(x, d))
+    for got in on_both(lambda: l2_norms(to_buckets(x, d))):
+        assert np.array_equal(bits(got), want)
+
+
+def test_known_values():
+    assert float(l2_norms(torch.tensor([[3.0, 4.0]]))[0]) == 5.0
+    assert float(l2_norms(torch.ones(1, 512))[0]) == float(np.sqrt(np.float32(512)))
+    assert float(l2_norms(torch.zeros(1, 9))[0]) == 0.0
+    for v in (3e19, 1e-41, 1e38):  # float32 squares would overflow / underflow to 0
+        x = torch.full((1, 4), v)
+        assert float(l2_norms(x)[0]) == float(2 * x[0, 0].double())  # sqrt(4 v²), exact
+    assert torch.isinf(l2_norms(torch.full((1, 512), 3e38)))  # the norm itself > float32 max
+
+
+def test_close_to_torch_norm():
+    x = torch.randn(64, 512, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(l2_norms(x), torch.linalg.vector_norm(x, dim=-1), rtol=1e-6, atol=0)
+
+
+def test_same_bits_whatever_the_batch_shape_layout_or_threads():
+    x = torch.randn(3, 40, 96, generator=torch.Generator().manual_seed(4))
+    want = bits(l2_norms(x))
+    assert np.array_equal(bits(l2_norms(x.reshape(120, 96))).reshape(3, 40), want)
+    assert np.array_equal(bits(l2_norms(x[1:2])), want[1:2])
+    strided = torch.empty(3, 40, 192)[..., ::2]  # not contiguous
+    strided.copy_(x)
+    assert np.array_equal(bits(l2_norms(strided)), want)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert np.array_equal(bits(on_path(False, lambda: l2_norms(x))), want)
+    finally:
+        torch.set_num_threads(saved)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 300), st.integers(0, 2**32 - 1),
+       st.sampled_from([1e-42, 1e-30, 1e-3, 1.0, 1e15, 1e37]))
+def test_kernel_equals_torch_tree(rows, d, seed, magnitude):
+    if not jit.enabled():
+        pytest.skip("compiled kernels are off")
+    x = torch.randn(rows, d, generator=torch.Generator().manual_seed(seed)) * magnitude
+    x[0, 0] = 0.0
+    kernel, vectorised = on_both(lambda: l2_norms(x))
+    assert np.array_equal(bits(kernel), bits(vectorised))
