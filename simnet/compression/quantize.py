@@ -27,6 +27,7 @@ from .uniforms import uniforms
 
 __all__ = [
     "Grid", "uniform_grid", "exponential_grid", "to_buckets", "bucket_scales", "l2_norms",
+    "l2_norms_flat",
     "stochastic_round", "round_with", "dequantize", "exact_variance", "nonzero_probability",
 ]
 
@@ -120,16 +121,29 @@ def l2_norms(xb: torch.Tensor) -> torch.Tensor:
     return root.to(xb.dtype)
 
 
+def l2_norms_flat(x: torch.Tensor, d: int) -> torch.Tensor:
+    """`l2_norms(to_buckets(x, d))` of a 1-D x ([ceil(n / d)]); the compiled path reads x in
+    place, the short last bucket included, without a padded copy."""
+    if jit.enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.numel():
+        return _kernel_norms(x.contiguous().numpy(), d, -(-x.numel() // d))
+    return l2_norms(to_buckets(x, d))
+
+
 def _l2_norms_compiled(xb: torch.Tensor) -> torch.Tensor:
-    """`l2_norms` of a float32 CPU tensor by `norm_kernels` (the same bits), on threads."""
+    """`l2_norms` of a float32 CPU tensor by `norm_kernels` (the same bits)."""
     d = xb.shape[-1]
     flat = xb.reshape(-1, d).contiguous().reshape(-1).numpy()
-    nb = flat.size // d
+    return _kernel_norms(flat, d, flat.size // d).view(xb.shape[:-1])
+
+
+def _kernel_norms(flat: np.ndarray, d: int, nb: int) -> torch.Tensor:
+    """The norms of the nb buckets of d coordinates of flat float32 (the last may be short),
+    on threads when there are many."""
     out = np.empty(nb, np.float32)
     parts = 1 if flat.size < _NORMS_PAR_MIN else threads.THREADS
     threads.run_ranges("simnet-norms", lambda b0, b1: norm_kernels.l2_norms(flat, d, b0, b1, out),
                        threads.split(nb, parts))
-    return torch.from_numpy(out).view(xb.shape[:-1])
+    return torch.from_numpy(out)
 
 
 def stochastic_round(

@@ -18,7 +18,7 @@ import torch
 
 from . import grid_kernels, jit, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
-from .quantize import Grid, bucket_scales, round_with, stochastic_round, to_buckets
+from .quantize import Grid, bucket_scales, l2_norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
 from .uniforms import fill, stream_seed
 
@@ -90,17 +90,18 @@ class GridQuantizer(Compressor):
                 "encoding": self.encoding}
 
     def checked_scales(self, xb: torch.Tensor) -> torch.Tensor:
-        """Per-bucket scales of [..., B, d] buckets (float32 [..., B]).
+        """Per-bucket scales of [..., B, d] buckets (float32 [..., B]), checked finite."""
+        return self._finite(bucket_scales(xb, self.norm), xb)
 
-        Raises ValueError for NaN/Inf: checked on the scales (a NaN or Inf coordinate makes its
-        bucket's scale non-finite), which saves check_gradient's full pass over the input.
-        """
-        scales = bucket_scales(xb, self.norm)
+    @staticmethod
+    def _finite(scales: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """scales, or ValueError when one is not finite: checked on the scales (a NaN or Inf
+        coordinate makes its bucket's scale non-finite), which saves check_gradient's full
+        pass over the input. With finite input, only an L2 norm beyond float32's range is
+        left (its squares are summed in float64, so they cannot overflow on the way)."""
         if scales.numel() and not bool(torch.isfinite(scales).all()):
-            check_gradient(xb.reshape(-1))  # NaN/Inf -> ValueError; else the norm overflowed
-            scales = bucket_scales(xb.double(), self.norm).float()
-            if not bool(torch.isfinite(scales).all()):
-                raise ValueError("gradient too large: a bucket norm overflows float32")
+            check_gradient(x.reshape(-1))  # NaN/Inf -> ValueError naming them
+            raise ValueError("gradient too large: a bucket's L2 norm exceeds the float32 range")
         return scales
 
     def quantize(self, x: torch.Tensor, generator: torch.Generator | None = None):
@@ -155,9 +156,10 @@ class GridQuantizer(Compressor):
 
     def _scales_unpadded(self, x: torch.Tensor) -> torch.Tensor:
         """`checked_scales` of a 1-D x without padding all of it to whole buckets (a copy of
-        the gradient): the whole buckets as a view, the tail bucket padded on its own, each
-        bucket's norm computed from the same [rows, d] layout, so the same float32 values."""
+        the gradient): the same float32 values, the tail bucket padded on its own."""
         d = self.bucket_size
+        if self.norm == "l2":  # the compiled norms read the short last bucket in place
+            return self._finite(l2_norms_flat(x, d), x)
         whole = x.numel() // d
         scales = self.checked_scales(x[:whole * d].view(whole, d))
         if x.numel() % d:

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simnet.compression import jit
-from simnet.compression.quantize import l2_norms, to_buckets
+from simnet import compression
+from simnet.compression.quantize import l2_norms, l2_norms_flat, to_buckets
 
 from kernel_paths import on_both, on_path
 
@@ -42,7 +43,7 @@ def bits(t) -> np.ndarray:
 def test_both_paths_match_the_definition_bit_for_bit(d, n):
     x = torch.randn(n, generator=torch.Generator().manual_seed(d + n)) * 3
     want = bits(oracle(x, d))
-    for got in on_both(lambda: l2_norms(to_buckets(x, d))):
+    for got in on_both(lambda: l2_norms(to_buckets(x, d))) + on_both(lambda: l2_norms_flat(x, d)):
         assert np.array_equal(bits(got), want)
 
 
@@ -87,3 +88,14 @@ def test_kernel_equals_torch_tree(rows, d, seed, magnitude):
     x[0, 0] = 0.0
     kernel, vectorised = on_both(lambda: l2_norms(x))
     assert np.array_equal(bits(kernel), bits(vectorised))
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_huge_coordinates_scale_exactly_until_the_norm_leaves_float32(kernels):
+    c = compression.get("qsgd", levels=3, bucket_size=4)
+    x = torch.tensor([1e20, -1e20, 1e20, 0.0, 5.0])  # float32 squares of 1e20 overflow
+    scales, idx, _ = on_path(kernels, lambda: c.quantize(x, torch.Generator().manual_seed(0)))
+    assert float(scales[0]) == float(np.float32(np.sqrt(3.0) * np.float64(np.float32(1e20))))
+    assert float(scales[1]) == 5.0 and idx[1, 0] == 3  # the tail bucket: r = 1
+    with pytest.raises(ValueError, match="too large"):
+        on_path(kernels, lambda: c.encode(torch.full((8,), 3e38)))  # norm 6e38 > float32 max
