@@ -65,7 +65,7 @@ def _row(name, what, collective, nbytes, predicted, measured) -> dict:
 
 
 def validate(scenario: Scenario, out_dir: str | Path | None = None, calibration: dict | None = None,
-             iterations: int = 5, repeats: int = 5, force: bool = False,
+             iterations: int = 5, repeats: int = 9, force: bool = False,
              timeout_s: float = 600.0) -> dict:
     """Run prediction and measurement; returns (and writes) the validation report."""
     measure.check_cluster(scenario, force)
