@@ -15,7 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["THREADS", "pool", "split", "run_ranges", "parallel_map"]
 
-THREADS = max(1, min(4, os.cpu_count() or 1))
+
+def _threads() -> int:
+    """Threads of one payload's work: SIMNET_THREADS when set (the launcher of real runs sets
+    it so that K ranks on C cores use C // K each, as their torch does), else min(4, cores)."""
+    env = os.environ.get("SIMNET_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+THREADS = _threads()
 _pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
