@@ -25,9 +25,9 @@ __all__ = ["tasks", "fit", "write", "read", "COLLECTIVES"]
 COLLECTIVES = ("allgather", "ring-allreduce")
 # Ideal transfer seconds of the swept sizes. None is tiny: on a 2-vCPU VM a 1 KiB collective
 # took 0.5 or 4 ms by turns (a halted vCPU's wake-up), and, weighted 1/t, it dragged the fitted
-# line off the bulk transfers: ring-allreduce predictions of a 0.2 s gradient came out 3-7% low,
-# against +-1% for a line fitted from 20 ms up (12 emulated runs). Smaller payloads are
-# extrapolated.
+# line off the bulk transfers: ring-allreduce predictions of a 0.2 s gradient came out 0.1-7.6%
+# low, against within +-2% for a line fitted from 20 ms up (12 emulated runs refitted both
+# ways). Smaller payloads are extrapolated.
 TARGETS_S = (0.02, 0.05, 0.2, 0.6)
 # Seconds of timed transfers each size gets at least (up to MAX_REPEATS): the 20 ms size, which
 # pins the intercept, jitters by milliseconds on a shared host, and 25 repeats of it cost 0.5 s.
