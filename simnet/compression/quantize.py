@@ -102,7 +102,7 @@ def l2_norms(xb: torch.Tensor) -> torch.Tensor:
     Why numpy's sqrt on CPU: torch's CPU sqrt is not correctly rounded (1.4% of random float64
     inputs, 20% of float32 ones came out 1 ulp off), CUDA's and numpy's are.
     """
-    if jit.enabled() and xb.device.type == "cpu" and xb.dtype == torch.float32 and xb.numel():
+    if _kernel_applies(xb):
         return _l2_norms_compiled(xb)
     d = xb.shape[-1]
     width = 1 << max(0, (d - 1).bit_length())  # P
@@ -124,9 +124,14 @@ def l2_norms(xb: torch.Tensor) -> torch.Tensor:
 def l2_norms_flat(x: torch.Tensor, d: int) -> torch.Tensor:
     """`l2_norms(to_buckets(x, d))` of a 1-D x ([ceil(n / d)]); the compiled path reads x in
     place, the short last bucket included, without a padded copy."""
-    if jit.enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.numel():
+    if _kernel_applies(x):
         return _kernel_norms(x.contiguous().numpy(), d, -(-x.numel() // d))
     return l2_norms(to_buckets(x, d))
+
+
+def _kernel_applies(x: torch.Tensor) -> bool:
+    """Whether `norm_kernels` computes the norms of x: a non-empty float32 CPU tensor, kernels on."""
+    return jit.enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.numel() > 0
 
 
 def _l2_norms_compiled(xb: torch.Tensor) -> torch.Tensor:

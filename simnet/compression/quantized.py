@@ -156,9 +156,10 @@ class GridQuantizer(Compressor):
 
     def _scales_unpadded(self, x: torch.Tensor) -> torch.Tensor:
         """`checked_scales` of a 1-D x without padding all of it to whole buckets (a copy of
-        the gradient): the same float32 values, the tail bucket padded on its own."""
+        the gradient), the same float32 values: L2 norms read the short last bucket in place,
+        max magnitudes pad it on its own."""
         d = self.bucket_size
-        if self.norm == "l2":  # the compiled norms read the short last bucket in place
+        if self.norm == "l2":
             return self._finite(l2_norms_flat(x, d), x)
         whole = x.numel() // d
         scales = self.checked_scales(x[:whole * d].view(whole, d))
