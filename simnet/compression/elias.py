@@ -24,11 +24,13 @@ on threads) and the vectorised numpy code below, the fallback and the tests' ora
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
 import torch
 
+from . import elias_fused as fused
 from . import elias_kernels as K
 from . import jit, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
@@ -202,15 +204,24 @@ def _section_starts(bits: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _kernel_payload(p: Prepared) -> bytes:
-    q, d, w, bits = p.q, p.d, p.w, p.bits
+def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[np.ndarray, int]:
+    """A payload buffer with header, scales and section lengths written: (uint8 array, the
+    code stream's byte offset)."""
     nb = bits.size
-    out = np.empty(p.nbytes, np.uint8)
-    head = np.frombuffer(header("elias", q.numel) + scales_bytes(q.scales), np.uint8)
-    out[:head.size] = head
     lb = -(-nb * w // 8)
+    total = int(bits.sum())
+    head = np.frombuffer(header("elias", numel) + scales_bytes(scales), np.uint8)
+    out = np.empty(head.size + lb + -(-total // 8), np.uint8)
+    out[:head.size] = head
     _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
-    stream = out[head.size + lb:]
+    return out, head.size + lb
+
+
+def _kernel_payload(p: Prepared) -> bytes:
+    q, d, bits = p.q, p.d, p.bits
+    nb = bits.size
+    out, at = _frame(q.numel, q.scales, bits, p.w)
+    stream = out[at:]
     starts = _section_starts(bits)
     tables = _enc_tables(d, p.grid.size)
     ranges = _ranges(nb, d)
@@ -221,9 +232,62 @@ def _kernel_payload(p: Prepared) -> bytes:
                                                 shared[jobs[(b0, b1)]]), ranges)
     for err in errs:
         _check_kernel(err)
-    for i, (b0, _) in enumerate(ranges):  # the byte a range shares with the previous one
+    _or_shared(stream, starts, ranges, shared)
+    return out.tobytes()
+
+
+def _or_shared(stream: np.ndarray, starts: np.ndarray, ranges, shared: np.ndarray) -> None:
+    """OR in the byte each range shares with the previous one (kept aside by its kernel)."""
+    for i, (b0, _) in enumerate(ranges):
         if starts[b0] & 7:
             stream[starts[b0] >> 3] |= shared[i, 0]
+
+
+_local = threading.local()
+
+
+def _range_streams(sizes: list[int]) -> list[np.ndarray]:
+    """uint32 scratch streams of these sizes (words), one per bucket range, kept by the calling
+    thread from call to call: fresh ones are mapped anew, and their first write costs a page
+    fault per 4 KiB (~0.2 ms per 1 M coordinates). Pages never written stay unmapped."""
+    kept = getattr(_local, "streams", [])
+    kept += [np.empty(0, np.uint32)] * (len(sizes) - len(kept))
+    for i, size in enumerate(sizes):
+        if kept[i].size < size:
+            kept[i] = np.empty(size, np.uint32)
+    _local.streams = kept
+    return [kept[i][:size] for i, size in enumerate(sizes)]
+
+
+def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
+                    fast: tuple[int, int], grid: Grid) -> bytes:
+    """The `elias` payload of the flat float32 gradient x, rounded on the way
+    (`elias_fused.py`): the bytes of `quantize` -> `encode` with the same seed's uniforms.
+    scales: float32 [B], checked; fast: the kernels' (grid code, s)."""
+    if d > OMEGA_MAX:
+        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+    nb, w = scales.numel(), length_bits(d, grid)
+    tables = _enc_tables(d, grid.size)
+    most = d * (omega_length(np.array([d]))[0] + 1 + omega_length(np.array([grid.size - 1]))[0])
+    sc, bits = scales.numpy(), np.empty(nb, np.int64)
+    # ranges start at an even coordinate (the uniforms' pairs): whole pairs of buckets, odd d
+    pair = 2 if d % 2 else 1
+    ranges = [(b0 * pair, min(b1 * pair, nb)) for b0, b1 in _ranges(-(-nb // pair), d * pair)]
+    bufs = _range_streams([(b1 - b0) * int(most) // 32 + 3 * fused.BLOCK + 1
+                           for b0, b1 in ranges])
+    jobs = {r: i for i, r in enumerate(ranges)}
+    got = _run(lambda b0, b1: fused.encode_rows(x, sc, seed, d, *fast, b0, b1, *tables,
+                                                bufs[jobs[(b0, b1)]], bits), ranges)
+    for g in got:
+        if g < 0:
+            _check_kernel(-g)
+    out, at = _frame(x.size, scales, bits, w)
+    stream = out[at:]
+    starts = _section_starts(bits)
+    shared = np.zeros((len(ranges), 1), np.uint8)
+    _run(lambda b0, b1: fused.splice(bufs[jobs[(b0, b1)]], starts[b1] - starts[b0], stream,
+                                     starts[b0], shared[jobs[(b0, b1)]]), ranges)
+    _or_shared(stream, starts, ranges, shared)
     return out.tobytes()
 
 

@@ -53,3 +53,24 @@ def l2_norms(x, d, b0, b1, out):
             for i in range(h):
                 buf[U(i)] = buf[U(i)] + buf[U(i + h)]
         out[U(b)] = np.float32(np.sqrt(buf[0]))
+
+
+_ABS = np.uint32(0x7FFFFFFF)
+_INF = np.uint32(0x7F800000)
+_NAN = np.uint32(0x7FC00000)
+
+
+@jit.kernel
+def linf_norms(x, d, b0, b1, out):
+    """max |x_i| of the buckets [b0, b1) of the flat float32 x (as `l2_norms`; the padding of
+    a short last bucket is zero) into out[b0:b1] (float32), exact; NaN for a bucket holding a
+    NaN or an infinity. On the bit patterns: for finite non-negative floats the unsigned
+    order is the float order, so the max is an integer max (which LLVM vectorises)."""
+    bits = x.view(np.uint32)
+    out_bits = out.view(np.uint32)
+    n = x.size
+    for b in range(b0, b1):
+        top = np.uint32(0)
+        for i in range(b * d, min((b + 1) * d, n)):
+            top = max(top, bits[U(i)] & _ABS)
+        out_bits[U(b)] = top if top < _INF else _NAN

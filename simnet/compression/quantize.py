@@ -27,7 +27,7 @@ from .uniforms import uniforms
 
 __all__ = [
     "Grid", "uniform_grid", "exponential_grid", "to_buckets", "bucket_scales", "l2_norms",
-    "l2_norms_flat",
+    "norms_flat",
     "stochastic_round", "round_with", "dequantize", "exact_variance", "nonzero_probability",
 ]
 
@@ -83,6 +83,10 @@ def bucket_scales(xb: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "l2":
         return l2_norms(xb)
     if norm == "linf":
+        if _kernel_applies(xb) and xb.shape[-1]:
+            flat = xb.reshape(-1, xb.shape[-1]).contiguous().reshape(-1).numpy()
+            return _kernel_norms(flat, xb.shape[-1], flat.size // xb.shape[-1],
+                                 norm_kernels.linf_norms).view(xb.shape[:-1])
         return xb.abs().amax(dim=-1) if xb.shape[-1] else xb.sum(-1)
     raise ValueError(f"unknown norm {norm!r}")
 
@@ -121,12 +125,13 @@ def l2_norms(xb: torch.Tensor) -> torch.Tensor:
     return root.to(xb.dtype)
 
 
-def l2_norms_flat(x: torch.Tensor, d: int) -> torch.Tensor:
-    """`l2_norms(to_buckets(x, d))` of a 1-D x ([ceil(n / d)]); the compiled path reads x in
-    place, the short last bucket included, without a padded copy."""
+def norms_flat(x: torch.Tensor, d: int, norm: str) -> torch.Tensor:
+    """`bucket_scales(to_buckets(x, d), norm)` of a 1-D x ([ceil(n / d)]); the compiled path
+    reads x in place, the short last bucket included, without a padded copy."""
     if _kernel_applies(x):
-        return _kernel_norms(x.contiguous().numpy(), d, -(-x.numel() // d))
-    return l2_norms(to_buckets(x, d))
+        kernel = norm_kernels.l2_norms if norm == "l2" else norm_kernels.linf_norms
+        return _kernel_norms(x.contiguous().numpy(), d, -(-x.numel() // d), kernel)
+    return bucket_scales(to_buckets(x, d), norm)
 
 
 def _kernel_applies(x: torch.Tensor) -> bool:
@@ -138,15 +143,15 @@ def _l2_norms_compiled(xb: torch.Tensor) -> torch.Tensor:
     """`l2_norms` of a float32 CPU tensor by `norm_kernels` (the same bits)."""
     d = xb.shape[-1]
     flat = xb.reshape(-1, d).contiguous().reshape(-1).numpy()
-    return _kernel_norms(flat, d, flat.size // d).view(xb.shape[:-1])
+    return _kernel_norms(flat, d, flat.size // d, norm_kernels.l2_norms).view(xb.shape[:-1])
 
 
-def _kernel_norms(flat: np.ndarray, d: int, nb: int) -> torch.Tensor:
-    """The norms of the nb buckets of d coordinates of flat float32 (the last may be short),
-    on threads when there are many."""
+def _kernel_norms(flat: np.ndarray, d: int, nb: int, kernel) -> torch.Tensor:
+    """The norms (`kernel` of `norm_kernels`) of the nb buckets of d coordinates of flat
+    float32 (the last may be short), on threads when there are many."""
     out = np.empty(nb, np.float32)
     parts = 1 if flat.size < _NORMS_PAR_MIN else threads.THREADS
-    threads.run_ranges("simnet-norms", lambda b0, b1: norm_kernels.l2_norms(flat, d, b0, b1, out),
+    threads.run_ranges("simnet-norms", lambda b0, b1: kernel(flat, d, b0, b1, out),
                        threads.split(nb, parts))
     return torch.from_numpy(out)
 

@@ -16,9 +16,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import grid_kernels, jit, round_kernels, wire
+from . import elias, grid_kernels, jit, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
-from .quantize import Grid, bucket_scales, l2_norms_flat, round_with, stochastic_round, to_buckets
+from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
 from .uniforms import fill, stream_seed
 
@@ -156,17 +156,9 @@ class GridQuantizer(Compressor):
 
     def _scales_unpadded(self, x: torch.Tensor) -> torch.Tensor:
         """`checked_scales` of a 1-D x without padding all of it to whole buckets (a copy of
-        the gradient), the same float32 values: L2 norms read the short last bucket in place,
-        max magnitudes pad it on its own."""
-        d = self.bucket_size
-        if self.norm == "l2":
-            return self._finite(l2_norms_flat(x, d), x)
-        whole = x.numel() // d
-        scales = self.checked_scales(x[:whole * d].view(whole, d))
-        if x.numel() % d:
-            tail = torch.nn.functional.pad(x[whole * d:], (0, d - x.numel() % d)).view(1, d)
-            scales = torch.cat([scales, self.checked_scales(tail)])
-        return scales
+        the gradient), the same float32 values: the norms read the short last bucket in
+        place."""
+        return self._finite(norms_flat(x, self.bucket_size, self.norm), x)
 
     def _encode_fixed_cpu(self, x: torch.Tensor, generator: torch.Generator | None) -> bytes:
         """The `fixed` payload of a CPU tensor, chunk by chunk: the same bytes as quantize ->
@@ -227,9 +219,15 @@ class GridQuantizer(Compressor):
         x = self._prepare(x)
         if x.dim() != 1:
             check_gradient(x)
-        if self.encoding == "fixed" and x.device.type == "cpu" and (
-                generator is None or generator.device.type == "cpu"):
+        on_cpu = x.device.type == "cpu" and (generator is None or generator.device.type == "cpu")
+        if self.encoding == "fixed" and on_cpu:
             return self._encode_fixed_cpu(x, generator)
+        fast = self._kernel_grid() if on_cpu and x.numel() else None
+        if self.encoding == "elias" and fast is not None:  # rounded as it is written
+            x = x.contiguous()
+            scales = self._scales_unpadded(x)
+            return elias.encode_rounding(x.numpy(), scales, stream_seed(generator),
+                                         self.bucket_size, fast, self.grid)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)

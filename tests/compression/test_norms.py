@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from simnet.compression import jit
 from simnet import compression
-from simnet.compression.quantize import l2_norms, l2_norms_flat, to_buckets
+from simnet.compression.quantize import l2_norms, norms_flat, to_buckets
 
 from kernel_paths import on_both, on_path
 
@@ -43,7 +43,7 @@ def bits(t) -> np.ndarray:
 def test_both_paths_match_the_definition_bit_for_bit(d, n):
     x = torch.randn(n, generator=torch.Generator().manual_seed(d + n)) * 3
     want = bits(oracle(x, d))
-    for got in on_both(lambda: l2_norms(to_buckets(x, d))) + on_both(lambda: l2_norms_flat(x, d)):
+    for got in on_both(lambda: l2_norms(to_buckets(x, d))) + on_both(lambda: norms_flat(x, d, "l2")):
         assert np.array_equal(bits(got), want)
 
 
@@ -99,3 +99,24 @@ def test_huge_coordinates_scale_exactly_until_the_norm_leaves_float32(kernels):
     assert float(scales[1]) == 5.0 and idx[1, 0] == 3  # the tail bucket: r = 1
     with pytest.raises(ValueError, match="too large"):
         on_path(kernels, lambda: c.encode(torch.full((8,), 3e38)))  # norm 6e38 > float32 max
+
+
+@pytest.mark.parametrize("d", [1, 3, 512, 513])
+@pytest.mark.parametrize("n", [1, 1000, 70_001])
+def test_max_magnitudes_match_amax_on_both_paths(d, n):
+    """The linf scale (qsgdinf): the compiled integer max of the bit patterns is torch's
+    amax of |x|, exactly, -0.0, subnormals and the short last bucket included."""
+    x = torch.randn(n, generator=torch.Generator().manual_seed(d * n)) * 3
+    x[:3] = torch.tensor([-0.0, 1e-42, -1e-40])[:n]
+    want = bits(to_buckets(x, d).abs().amax(-1))
+    for got in on_both(lambda: norms_flat(x, d, "linf")) + on_both(
+            lambda: compression.quantize.bucket_scales(to_buckets(x, d), "linf")):
+        assert np.array_equal(bits(got), want)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_coordinate_makes_its_max_magnitude_nan(bad):
+    x = torch.ones(1536)
+    x[700] = bad
+    got = on_path(True, lambda: norms_flat(x, 512, "linf")).numpy()
+    assert np.isnan(got[1]) and list(got[[0, 2]]) == [1.0, 1.0]

@@ -1,0 +1,207 @@
+"""The `elias` encoder fused with the stochastic rounding (CPU, compiled kernels).
+
+`quantize` then `elias.encode` pass the gradient's level indices and signs through memory
+twice: rounding writes them (2 bytes a coordinate), `section_bits` reads them to size every
+bucket's code section, `write_sections` reads them again to write the codes. Here each thread
+takes a contiguous range of buckets and, a block of BLOCK coordinates at a time, rounds the
+block into L1-resident scratch and writes its codes at once into a stream of its own, from bit
+0, noting each bucket's section length. The ranges' streams are then spliced, bit-shifted, into
+the payload. One pass over the gradient, no full-size temporaries; the bytes are exactly those
+of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout).
+
+Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import elias_kernels as K
+from . import jit
+from .counter_kernels import draw
+from .round_kernels import BLOCK, _round_block
+
+__all__ = ["BLOCK", "encode_rows", "splice"]
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@jit.inline
+def _bswap32(v):
+    """The 32-bit v (uint64) with its bytes reversed: stored little-endian, its bytes read MSB
+    first (LLVM makes this one bswap)."""
+    return ((v & np.uint64(0xFF)) << np.uint64(24)) | ((v & np.uint64(0xFF00)) << np.uint64(8)) \
+        | ((v >> np.uint64(8)) & np.uint64(0xFF00)) | ((v >> np.uint64(24)) & np.uint64(0xFF))
+
+
+@jit.inline
+def _emit(words, wi, acc, nacc, value, width):
+    """Append a field of width <= 32 bits to the accumulator (nacc < 32 bits pending), storing
+    32 bits once complete. Returns (acc, nacc, wi)."""
+    acc = (acc << np.uint64(width)) | value
+    nacc += width
+    if nacc >= 32:
+        nacc -= 32
+        words[wi] = np.uint32(_bswap32((acc >> np.uint64(nacc)) & _M32))
+        wi += 1
+    return acc, nacc, wi
+
+
+@jit.inline
+def _append(acc, nacc, t):
+    """Append the code of fused-table entry t (not a sentinel) to the accumulator, without
+    branching: returns (acc, nacc, word, full), word being the pending 32 bits as stored
+    (byte-swapped) and full = 1 once they are complete. The caller stores word at the word
+    index every time and advances it by full (no arrays here: see `elias_kernels`)."""
+    width = t & np.uint64(63)  # <= 32
+    acc = (acc << width) | (t >> np.uint64(6))
+    nacc += np.int64(width)
+    full = nacc >> 5
+    nacc -= full << 5
+    return acc, nacc, np.uint32(_bswap32((acc >> np.uint64(nacc)) & _M32)), full
+
+
+@jit.kernel
+def _emit_slow(words, wi, acc, nacc, gap, level, negative, gtab, ltab):
+    """The rare triple (gap, sign, level) field by field, from the split tables (out of
+    `encode_rows`' loop, so that the loop keeps its state in registers). Returns (acc, nacc,
+    wi): every field <= 43 bits, emitted in parts of <= 32."""
+    m6 = np.uint64(63)
+    if gap < gtab.size:
+        gc, gl = gtab[gap] >> np.uint64(6), np.int64(gtab[gap] & m6)
+    else:
+        gc, gl = K.omega_code(gap)
+    e = ltab[2 * np.int64(level) + np.int64(negative)]
+    for code, width in ((gc, gl), (e >> np.uint64(6), np.int64(e & m6))):
+        if width > 32:
+            acc, nacc, wi = _emit(words, wi, acc, nacc, code >> np.uint64(32), width - 32)
+            code, width = code & _M32, 32
+        acc, nacc, wi = _emit(words, wi, acc, nacc, code, width)
+    return acc, nacc, wi
+
+
+@jit.kernel
+def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab, words,
+                sec_bits):
+    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
+    scales[b]; the last bucket may be cut short) as `round_kernels.quantize_rows` does, and
+    write their elias code sections into words (uint32, whose bytes are the stream from bit
+    0, MSB first; the range's largest possible section bits / 32 + 3·BLOCK + 1 words or
+    more), sec_bits[b] (int64) receiving each section's length in bits. Tables as
+    `elias_kernels.section_bits`; the rounding yields levels inside the grid.
+
+    A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
+    only them; in a denser one every coordinate is coded (one pass, no list: faster there). Returns the range's bits (its last word zero-padded), or -ERR_OVERFLOW if
+    words is too small (an internal error: callers size it by the largest section)."""
+    n = min(x.size, b1 * d)
+    first = b0 * d
+    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
+    u = np.empty(BLOCK + 2, np.float32)
+    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
+    halves = pairs.view(np.uint32)
+    idx = np.empty(BLOCK, np.int32)
+    neg = np.empty(BLOCK, np.bool_)
+    keys = np.empty(BLOCK, np.uint32)  # the fused table's column: 2·min(level, lcap) + sign
+    todo = np.empty(BLOCK, np.int64)  # positions of the coordinates to code
+    two_s = np.float32(2.0**s)
+    lb = np.uint64(lb)
+    acc = np.uint64(0)  # pending bits: the last nacc < 32 of them; 32·wi + nacc written
+    nacc = 0
+    wi = 0
+    last = first - 1  # flat position of the bucket's previous nonzero (none: one before it)
+    opened = 0  # the bit at which the current bucket's section starts
+    for start in range(first, n, BLOCK):
+        m = min(BLOCK, n - start)
+        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
+        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
+        count = 0
+        for i in range(m):
+            key = np.uint32(min(np.uint32(idx[i]), np.uint32(lcap)) * 2) | np.uint32(neg[i])
+            keys[i] = key
+            count += np.int64(key != 0)
+        sparse = 2 * count < m
+        a = start
+        while a < start + m:  # the pieces of buckets in this block
+            b = a // d
+            e = min((b + 1) * d, start + m)
+            if wi + 3 * (e - a) + 1 > words.size:  # a triple stores <= 3 words, the end 1
+                return -K.ERR_OVERFLOW
+            if sparse:  # the piece's nonzeros first, branch-free; then only they are coded
+                count = 0
+                for k in range(a, e):
+                    todo[np.uint64(count)] = k
+                    count += keys[np.uint64(k - start)] != 0
+                for j in range(count):
+                    k = todo[np.uint64(j)]
+                    gap = k - last
+                    t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb)
+                             | np.uint64(keys[np.uint64(k - start)])]
+                    last = k
+                    if t >> np.uint64(63):  # rare: a sentinel (long gap or level)
+                        acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
+                                                   neg[k - start], gtab, ltab)
+                        continue
+                    acc, nacc, word, full = _append(acc, nacc, t)
+                    words[np.uint64(wi)] = word
+                    wi += full
+            else:  # every coordinate (a zero's table entry is empty: width 0)
+                for k in range(a, e):
+                    key = np.uint64(keys[np.uint64(k - start)])
+                    gap = k - last
+                    t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | key]
+                    last = k if key != 0 else last
+                    if t >> np.uint64(63):
+                        acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
+                                                   neg[k - start], gtab, ltab)
+                        continue
+                    acc, nacc, word, full = _append(acc, nacc, t)
+                    words[np.uint64(wi)] = word
+                    wi += full
+            if e == (b + 1) * d or e == n:  # the bucket is complete
+                sec_bits[b] = 32 * wi + nacc - opened
+                opened = 32 * wi + nacc
+                last = e - 1
+            a = e
+    total = 32 * wi + nacc
+    if nacc:
+        words[wi] = np.uint32(_bswap32((acc << np.uint64(32 - nacc)) & _M32))
+    return total
+
+
+@jit.kernel
+def splice(src, nbits, dst, bit0, head):
+    """Copy the first nbits of the stream src (uint32 words as `encode_rows` stores them: the
+    bytes MSB first, zero after nbits) to bits [bit0, bit0 + nbits) of dst (uint8). A first
+    byte shared with the bits before bit0 (bit0 not byte-aligned) is not stored: its part
+    goes to head[0], for the caller to OR in once every range is spliced. The last byte's
+    bits after the stream are zero; no byte past it is touched (another range's)."""
+    if nbits == 0:
+        return
+    sh = np.uint64(bit0 & 7)
+    c0 = bit0 >> 3
+    last = (bit0 + nbits - 1) >> 3  # the last byte holding bits of src
+    nw = (nbits + 31) >> 5
+    if sh == 0:  # aligned: src's bytes as they are
+        lo = c0
+    else:  # dst byte c0 + 1 + j holds src bits [8j + 8 - sh, 8j + 16 - sh)
+        lo = c0 + 1
+        head[0] = np.uint8(_bswap32(np.uint64(src[0])) >> (np.uint64(24) + sh))
+    # 4 bytes a word: dst bytes [lo + 4i, lo + 4i + 4) come from words i and i + 1
+    t = lo
+    i = 0
+    while t + 4 <= last + 1:
+        hi_word = _bswap32(np.uint64(src[i]))
+        lo_word = _bswap32(np.uint64(src[i + 1])) if i + 1 < nw else np.uint64(0)
+        v = ((hi_word << np.uint64(32)) | lo_word) >> (np.uint64(24) + sh) if sh else hi_word
+        for j in range(4):
+            dst[t + j] = np.uint8((v >> np.uint64(24 - 8 * j)) & np.uint64(255))
+        t += 4
+        i += 1
+    while t <= last:  # the tail, byte by byte: dst byte t = src bits [8(t - c0) - sh, +8)
+        q = 8 * (t - c0) - np.int64(sh)
+        w = q >> 5
+        v = (_bswap32(np.uint64(src[w])) << np.uint64(32)) | (
+            _bswap32(np.uint64(src[w + 1])) if w + 1 < nw else np.uint64(0))
+        dst[t] = np.uint8((v >> np.uint64(56 - (q & 31))) & np.uint64(255))
+        t += 1
