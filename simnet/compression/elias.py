@@ -35,9 +35,10 @@ from . import elias_kernels as K
 from . import jit, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
-from .wire import Quantized, header, header_nbytes, read_scales, scales_bytes
+from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
+                   scales_bytes)
 
-__all__ = ["encode", "decode", "Prepared", "length_bits"]
+__all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits"]
 
 _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
@@ -294,10 +295,9 @@ def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
 @lru_cache(maxsize=8)
 def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Decoder tables (layout in elias_kernels.py): the table of one or two triples for
-    bucket size d and this grid, and the bits of the signed levels, uint32 [2G] (index
-    2·level + sign)."""
+    bucket size d and this grid, and the signed levels, float32 [2G] (index 2·level + sign)."""
     lv = grid.tensor().numpy()
-    signed = np.stack([lv, -lv], 1).reshape(-1).view(np.uint32)
+    signed = np.stack([lv, -lv], 1).reshape(-1)
     t = K.TABLE_BITS
     values = np.arange(1, 1 << t)
     code, length = omega_encode(values)
@@ -352,16 +352,17 @@ def _framing(payload: bytes, numel: int, d: int, grid: Grid):
     return scales, bits, body
 
 
-def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid):
-    """`decode` by the kernels: the same checks in the same order, the same messages."""
+def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool):
+    """`decode` by the kernels: the same checks in the same order, the same messages. With
+    `scaled`, the coefficients come times their scales (none of which may be zero)."""
     scales, bits, body = _framing(payload, numel, d, grid)
     nb = scales.size
     starts = _section_starts(bits)
     coeff = np.empty(numel, np.float32)
     table, signed = _dec_tables(d, grid)
-    out = coeff.view(np.uint32)
+    times = scales if scaled else np.ones(nb, np.float32)  # x 1.0: the levels, exactly
     results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
-                                                    signed, out), _ranges(nb, d))
+                                                    signed, times, coeff), _ranges(nb, d))
     for err, _ in results:
         if err == K.ERR_PAST:
             raise ValueError("corrupt payload: a code runs past its bucket's section")
@@ -418,7 +419,7 @@ def _step(reader: BitReader, pos, end, dmax: int, lmax: int):
 def decode(payload: bytes, numel: int, d: int, grid: Grid):
     """-> (scales float32 [B], signed levels float32 tensor [numel]); ValueError if malformed."""
     if jit.enabled():
-        return _decode_kernel(payload, numel, d, grid)
+        return _decode_kernel(payload, numel, d, grid, scaled=False)
     scales, bits, body = _framing(payload, numel, d, grid)
     reader = BitReader(body)
     ends = np.cumsum(bits).astype(_U)
@@ -449,3 +450,12 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
         at, lvl = np.concatenate(out_at), np.concatenate(out_lvl)
         coeff[at] = np.where(np.concatenate(out_neg), -lv[lvl], lv[lvl])
     return scales, torch.from_numpy(coeff)
+
+
+def decode_scaled(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tensor:
+    """The gradient, float32 [numel]: `decode`'s levels times their scales, the kernels
+    scaling as they decode (unless a scale is zero: its bucket must then hold no level, which
+    `scale_coefficients` checks)."""
+    if jit.enabled() and read_scales(payload, numel, d).all():
+        return _decode_kernel(payload, numel, d, grid, scaled=True)[1]
+    return scale_coefficients(*decode(payload, numel, d, grid), d)

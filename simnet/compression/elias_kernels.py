@@ -348,12 +348,13 @@ def _bit_length(v):
 
 
 @jit.kernel
-def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
-    """Decode buckets [b0, b1) into out[b·d: min((b+1)·d, numel)], the bit patterns of the
-    float32 sgn·level (0 where no code). body: the code stream (uint8); starts: int64
-    [B + 1], bit offsets of the sections (starts[-1] <= 8·body.size); table: uint64
-    [2^TABLE_BITS] (above); signed: uint32 [2G], signed[2l + s] the bits of (-1)^s·level l;
-    out: uint32 [numel]. Returns (0, 0), or (ERR_*, bucket) for a malformed bucket.
+def decode_sections(body, starts, b0, b1, d, numel, table, signed, scales, out):
+    """Decode buckets [b0, b1) into out[b·d: min((b+1)·d, numel)], sgn·level·scale (0 where
+    no code; a zero scale would hide a nonzero level: callers check those buckets). body:
+    the code stream (uint8); starts: int64 [B + 1], bit offsets of the sections (starts[-1]
+    <= 8·body.size); table: uint64 [2^TABLE_BITS] (above); signed: float32 [2G], signed[2l +
+    s] = (-1)^s·level l; scales: float32 [B]; out: float32 [numel]. Returns (0, 0), or
+    (ERR_*, bucket) for a malformed bucket.
 
     Each triple waits for the previous one's table load, so the loop runs two lanes in turn
     (buckets b0, b0+2, ... and b0+1, b0+3, ...): one step of a lane, swap, one step of the
@@ -362,10 +363,10 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
     lmax = signed.size // 2 - 1
     dbits = min(_bit_length(d), 57)
     lbits = min(_bit_length(lmax), 57)
-    # this lane: bucket, bit position, section end, first coordinate, coordinate count, and
-    # the 1-based position of the bucket's last nonzero so far; then the other lane's
-    b, pos, end, base, room, seen = b0 - 2, 0, 0, 0, 0, 0
-    ob, opos, oend, obase, oroom, oseen = b0 - 1, 0, 0, 0, 0, 0
+    # this lane: bucket, bit position, section end, first coordinate, coordinate count, the
+    # 1-based position of the bucket's last nonzero so far, scale; then the other lane's
+    b, pos, end, base, room, seen, scale = b0 - 2, 0, 0, 0, 0, 0, np.float32(0)
+    ob, opos, oend, obase, oroom, oseen, oscale = b0 - 1, 0, 0, 0, 0, 0, np.float32(0)
     while True:  # each step decodes >= 1 triple (>= 3 bits), opens a bucket, or swaps
         if pos < end:
             i = pos >> 3
@@ -395,8 +396,9 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
                 seen = s1 + np.int64((e >> np.uint64(24)) & np.uint64(0xFF))
                 if seen > room:
                     return ERR_BEYOND, b
-                out[np.uint64(base + s1 - 1)] = signed[(e >> np.uint64(32)) & np.uint64(0xFFFF)]
-                out[np.uint64(base + seen - 1)] = signed[e >> np.uint64(48)]
+                out[np.uint64(base + s1 - 1)] = signed[(e >> np.uint64(32))
+                                                       & np.uint64(0xFFFF)] * scale
+                out[np.uint64(base + seen - 1)] = signed[e >> np.uint64(48)] * scale
                 w <<= length
                 if at >= end:
                     break
@@ -415,7 +417,7 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
                 seen += gap
                 if seen > room:
                     return ERR_BEYOND, b
-                out[base + seen - 1] = signed[2 * lvl + sign]
+                out[base + seen - 1] = signed[2 * lvl + sign] * scale
             pos = at
         elif b + 2 < b1:  # this lane's next bucket: zero its coordinates
             b += 2
@@ -423,9 +425,9 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, out):
             room = min(d, numel - base)
             for k in range(np.uint64(base), np.uint64(base + room)):  # (unsigned: a memset)
                 out[k] = 0
-            pos, end, seen = starts[b], starts[b + 1], 0
+            pos, end, seen, scale = starts[b], starts[b + 1], 0, scales[b]
         elif opos >= oend and ob + 2 >= b1:  # both lanes are done
             break
-        b, pos, end, base, room, seen, ob, opos, oend, obase, oroom, oseen = (
-            ob, opos, oend, obase, oroom, oseen, b, pos, end, base, room, seen)
+        b, pos, end, base, room, seen, scale, ob, opos, oend, obase, oroom, oseen, oscale = (
+            ob, opos, oend, obase, oroom, oseen, oscale, b, pos, end, base, room, seen, scale)
     return 0, 0

@@ -4,22 +4,30 @@ Symbols: 0 for level 0, 2j - 1 for +level j, 2j for -level j: an alphabet of A =
 a grid of G points (G <= 2048). One static model per payload: symbol counts quantized to
 frequencies summing to M = 2^15 (every present symbol >= 1).
 
-rANS (Duda 2013) with 32-bit states in [L, 2^32), L = 2^16, 16-bit renormalisation.
-Coordinate i goes to lane i mod K, K = ceil(n / 8192) lanes, so a vectorised coder takes
-<= 8192 steps whatever n is; lanes share one word stream, read in lane order each step.
-(Each lane's final state costs 32 bits: 8192 steps keep that under 0.004 bits a coordinate.)
+Chunks. The n coordinates are cut into Q contiguous chunks, Q the largest power of two <=
+min(8, n // 2^17) (at least 1); chunk c
+holding coordinates [n·c/Q, n·(c+1)/Q): each is coded on its own (the model is shared), so
+encoders and decoders run chunks on threads and each writes a contiguous part of the output.
+Q depends on n alone, never on the machine.
 
-Layout, with H the header of `wire.py` and B = ceil(n/d) buckets:
+rANS (Duda 2013) with 32-bit states in [L, 2^32), L = 2^16, 16-bit renormalisation. In a chunk
+of m coordinates, coordinate i (counted from the chunk's start) goes to lane i mod K_c, K_c =
+ceil(m / 8192), so a vectorised coder takes <= 8192 steps whatever m is; a chunk's lanes share
+one word stream, read in lane order each step. (Each lane's final state costs 32 bits: 8192
+steps keep that under 0.004 bits a coordinate.)
+
+Layout, with H the header of `wire.py`, B = ceil(n/d) buckets and K = Σ K_c states:
     [header H][the B scales, Rice-coded by `scale_coding.py`: S bytes]
-    [A × uint16 frequency, big-endian][K × uint32 final encoder state, big-endian]
-    [N × uint16 word, big-endian]
-    len = H + S + 2A + 4K + 2N bytes.
-The decoder checks the table (sums to M), every state, and that decoding consumes exactly the
-N words and returns every lane to the encoder's initial state L: a strong integrity check.
+    [A × uint16 frequency, big-endian][(Q - 1) × uint32 word count of chunks 0..Q-2]
+    [K × uint32 final encoder state, chunk by chunk, big-endian]
+    [the words of chunk 0, then chunk 1, ...: N × uint16 word, big-endian]
+    len = H + S + 2A + 4(Q - 1) + 4K + 2N bytes (the last chunk's count is what is left).
+The decoder checks the table (sums to M), every state and count, and that decoding each chunk
+consumes exactly its words and returns every lane to the encoder's initial state L: a strong
+integrity check.
 
 Two implementations, the same bytes and the same ValueErrors: compiled kernels
-(`entropy_kernels.py`, when `jit.enabled()`: the encoder's lane ranges on threads, the decoder
-serial with the output's pages faulted in on a second thread) and the vectorised numpy code
+(`entropy_kernels.py`, when `jit.enabled()`: chunks on threads) and the vectorised numpy code
 below, the fallback and the tests' oracle.
 """
 
@@ -31,9 +39,10 @@ import torch
 
 from . import entropy_kernels, jit, scale_coding, threads
 from .quantize import Grid
-from .wire import Quantized, header, header_nbytes
+from .wire import Quantized, header, header_nbytes, scale_coefficients
 
-__all__ = ["encode", "decode", "supports", "check_supported", "lanes_for"]
+__all__ = ["encode", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
+           "chunks_for", "model_nbytes"]
 
 SB = 15
 M = 1 << SB
@@ -52,8 +61,27 @@ def check_supported(grid: Grid, name: str) -> None:
                          f"this one has {grid.size}")
 
 
-def lanes_for(n: int) -> int:
-    return max(1, -(-n // STEPS))
+CHUNK_MIN = 1 << 17  # coordinates per chunk, at least (but one chunk for smaller n)
+MAX_CHUNKS = 8
+
+
+def lanes_for(m: int) -> int:
+    """K_c, the lanes of a chunk of m coordinates."""
+    return max(1, -(-m // STEPS))
+
+
+def chunks_for(n: int) -> list[tuple[int, int]]:
+    """The Q chunks [lo, hi) of n coordinates (Q: the power of two <= n // 2^17, <= 8)."""
+    q = min(MAX_CHUNKS, n // CHUNK_MIN)
+    q = 1 << (q.bit_length() - 1) if q > 1 else 1  # a power of two: even work on 2^j threads
+    return [(n * c // q, n * (c + 1) // q) for c in range(q)]
+
+
+def model_nbytes(n: int, points: int) -> int:
+    """Bytes between the scales and the words: frequency table, chunk word counts, states."""
+    chunks = chunks_for(n)
+    return 2 * (2 * points - 1) + 4 * (len(chunks) - 1) + 4 * sum(
+        lanes_for(hi - lo) for lo, hi in chunks)
 
 
 def symbols(q: Quantized) -> np.ndarray:
@@ -86,14 +114,24 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     a, n = 2 * grid.size - 1, sym.size
     freq = frequencies(sym, a)
     cum = np.cumsum(freq) - freq
-    k = lanes_for(n)
     scale_block = _scale_block(q)
-    fixed_part = header_nbytes(n) + len(scale_block) + 2 * a + 4 * k
+    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
     if max_bytes is not None and _surely_longer(np.bincount(sym, minlength=a), freq,
-                                                fixed_part, k, max_bytes):
+                                                fixed_part, _states(n), max_bytes):
         return None
+    coded = [_encode_chunk(sym[lo:hi], freq, cum) for lo, hi in chunks_for(n)]
+    words = np.concatenate([w for _, w in coded])
+    if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
+        return None
+    return (_prefix(n, scale_block, freq, [x for x, _ in coded], [w.size for _, w in coded])
+            + words.astype(">u2").tobytes())
+
+
+def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray):
+    """One chunk's symbols -> (final states int64 [K_c], words int64 [N_c], stream order)."""
     f_all, c_all = freq[sym], cum[sym]
     top = f_all << (32 - SB)  # renormalise while x >= f·2^(32-SB), keeping x < 2^32 after
+    n, k = sym.size, lanes_for(sym.size)
     x = np.full(k, L, np.int64)
     chunks = []
     for t in range(-(-n // k) - 1, -1, -1):  # encode backwards; the decoder reads forwards
@@ -104,10 +142,12 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
         xa = np.where(need, xa >> 16, xa)
         quo, rem = np.divmod(xa, f_all[lo:hi])
         x[: hi - lo] = (quo << SB) + rem + c_all[lo:hi]
-    words = np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.int64)
-    if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
-        return None
-    return _prefix(n, scale_block, freq, x) + words.astype(">u2").tobytes()
+    return x, np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.int64)
+
+
+def _states(n: int) -> int:
+    """K, the final states of all chunks."""
+    return sum(lanes_for(hi - lo) for lo, hi in chunks_for(n))
 
 
 def _scale_block(q: Quantized) -> bytes:
@@ -123,10 +163,12 @@ def _surely_longer(counts: np.ndarray, freq: np.ndarray, fixed_part: int, k: int
     return fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes
 
 
-def _prefix(n: int, scale_block: bytes, freq: np.ndarray, x: np.ndarray) -> bytes:
-    """Everything before the word stream: header, scales, frequency table, final states."""
+def _prefix(n: int, scale_block: bytes, freq: np.ndarray, states: list, counts: list) -> bytes:
+    """Everything before the words: header, scales, frequency table, the word counts of all
+    chunks but the last, the chunks' final states."""
     return b"".join([header("entropy", n), scale_block, freq.astype(">u2").tobytes(),
-                     x.astype(">u4").tobytes()])
+                     np.array(counts[:-1], ">u4").tobytes(),
+                     np.concatenate(states).astype(">u4").tobytes()])
 
 
 def _slot_symbols(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +188,6 @@ def _symbol_values(grid: Grid) -> np.ndarray:
 
 _PAR_MIN = 1 << 18  # coordinates below which the kernels run on the calling thread only
 _THREADS = threads.THREADS
-_PHASES = 16  # decoder phases: the output's page faults are taken a phase ahead
 
 
 def _run(fn, ranges):
@@ -186,125 +227,159 @@ def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) ->
     np.add.at(counts, key_sym, sum(_run(hist, _split(n, n))))
     freq = _table(counts, n)
     cum = np.cumsum(freq) - freq
-    k = lanes_for(n)
     scale_block = _scale_block(q)
-    fixed_part = header_nbytes(n) + len(scale_block) + 2 * a + 4 * k
+    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
     limit = n  # words; each coordinate emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
-        if _surely_longer(counts, freq, fixed_part, k, max_bytes):
+        if _surely_longer(counts, freq, fixed_part, _states(n), max_bytes):
             return None
         limit = min(limit, (max_bytes - fixed_part) // 2)
         if limit < 0:
             return None
     ftab, ctab = freq[key_sym], cum[key_sym]
-    steps = -(-n // k)
-    head = -(-fixed_part // 2)  # words before the stream: room for the prefix
-    x = np.empty(k, np.int64)
-    lanes = _split(k, n)
-    if len(lanes) == 1:  # straight into the payload buffer
-        buf = np.empty(head + limit, np.uint16)
-        nwords = entropy_kernels.encode(idx, neg, n, k, 0, k, ftab, ctab, x, buf,
-                                        np.empty(steps, np.int64), limit)
-    else:  # lane ranges on threads, each into its own buffer; then interleaved step by step
-        def enc(j0, j1):
-            part = np.empty(min(limit, (j1 - j0) * steps), np.uint16)
-            per_step = np.empty(steps, np.int64)
-            got = entropy_kernels.encode(idx, neg, n, k, j0, j1, ftab, ctab, x, part,
-                                         per_step, limit)
-            return part, per_step, got
+    chunks = chunks_for(n)
 
-        parts = _run(enc, lanes)
-        nwords = sum(got for _, _, got in parts)
-        if min(got for _, _, got in parts) >= 0 and nwords <= limit:
-            per_step = np.stack([c for _, c, _ in parts], axis=1)  # [T, ranges]
-            flat = per_step.reshape(-1)
-            offsets = (head + np.cumsum(flat) - flat).reshape(per_step.shape)
-            buf = np.empty(head + nwords, np.uint16)
+    def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
+        coded = []
+        for lo, hi in chunks[c0:c1]:
+            m, k = hi - lo, lanes_for(hi - lo)
+            x, buf = np.empty(k, np.int64), np.empty(min(limit, m), np.uint16)
+            got = entropy_kernels.encode(idx[lo:hi], neg[lo:hi], m, k, 0, k, ftab, ctab, x,
+                                         buf, np.empty(-(-m // k), np.int64), limit)
+            coded.append((x, buf, got))
+        return coded
 
-            def place(r, _):  # range r's chunks to their places in the stream
-                entropy_kernels.scatter(parts[r][0], parts[r][1], buf,
-                                        np.ascontiguousarray(offsets[:, r]))
-
-            _run(place, [(r, r + 1) for r in range(len(parts))])
-        else:
-            nwords = -1
-    if nwords < 0:  # fixed_part + 2·words > max_bytes
+    coded = [c for part in _run(enc, _split(len(chunks), n)) for c in part]
+    sizes = [got for _, _, got in coded]
+    if min(sizes) < 0 or sum(sizes) > limit:  # fixed_part + 2·words > max_bytes
         return None
-    out = buf.view(np.uint8)
-    start = out.size - 2 * nwords - fixed_part
-    out[start:start + fixed_part] = np.frombuffer(_prefix(n, scale_block, freq, x), np.uint8)
-    return out[start:].tobytes()
+    out = np.empty(fixed_part + 2 * sum(sizes), np.uint8)
+    out[:fixed_part] = np.frombuffer(
+        _prefix(n, scale_block, freq, [x for x, _, _ in coded], sizes), np.uint8)
+    at = fixed_part
+    for _, buf, got in coded:  # a buffer's words fill its tail, already big-endian bytes
+        out[at:at + 2 * got] = buf[buf.size - got:].view(np.uint8)
+        at += 2 * got
+    return out.tobytes()
 
 
-def _decode_compiled(payload: bytes, numel: int, woff: int, freq: np.ndarray, x: np.ndarray,
-                     grid: Grid) -> torch.Tensor:
-    """The word stream at byte woff, decoded by the compiled kernel (table and states already
-    checked): float32 sgn·level [numel]; ValueError as the vectorised path."""
-    cum, sym = _slot_symbols(freq)
-    tab = (freq[sym] | ((np.arange(M) - cum[sym]) << 16)).astype(np.uint32)
+def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid: Grid,
+                     scales: np.ndarray, d: int) -> torch.Tensor:
+    """Each chunk's words decoded by the compiled kernel (table, counts and states checked;
+    streams: (lo, hi, states int64, word byte offset, word count) per chunk), chunks on
+    threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones give the
+    levels); ValueError as the vectorised path."""
+    tab, values = np.empty(M, np.uint32), np.empty(M, np.float32)
+    entropy_kernels.slot_tables(freq, _symbol_values(grid), tab, values)
     coeff = np.empty(numel, np.float32)
-    nwords = (len(payload) - woff) // 2
-    # native (maybe unaligned) uint16 view, byte-swapped in the kernel
-    words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
-    values, x, lanes = _symbol_values(grid)[sym], x.astype(np.uint32), np.empty(x.size, np.int64)
-    k = x.size
-    steps = -(-numel // k)
-    # the decoder is serial; a second thread faults the fresh output's pages in (the OS
-    # zeroing them), one phase of steps ahead of it
-    parts = _PHASES if numel >= _PAR_MIN and _THREADS > 1 else 1
-    phases = [(steps * i // parts, steps * (i + 1) // parts) for i in range(parts)]
-    ptr = 0
-    for p, (t0, t1) in enumerate(phases):
-        ahead = None
-        if p + 1 < len(phases):
-            lo, hi = phases[p + 1][0] * k, min(numel, phases[p + 1][1] * k)
-            ahead = threads.pool("simnet-entropy", _THREADS - 1).submit(
-                entropy_kernels.touch, coeff, lo, hi)
-        ptr = entropy_kernels.decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr)
-        if ahead is not None:
-            ahead.result()
-        if ptr < 0:
-            raise ValueError("corrupt or truncated payload: the rANS word stream ran out")
-    if ptr != nwords or (x != L).any():
-        raise ValueError("corrupt payload: the rANS stream does not decode to its initial state")
+
+    def dec(c0, c1):  # chunks [c0, c1): an error message or None each
+        verdicts = []
+        for lo, hi, states, woff, nwords in streams[c0:c1]:
+            # native (maybe unaligned) uint16 view, byte-swapped in the kernel
+            words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
+            x = states.astype(np.uint32)
+            ptr = entropy_kernels.decode(words, nwords, tab, values, x, coeff[lo:hi],
+                                         np.empty(x.size, np.int64), 0, -(-(hi - lo) // x.size),
+                                         0, scales, lo, d)
+            verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
+                x != L).any() else None)
+        return verdicts
+
+    for error in [v for part in _run(dec, _split(len(streams), numel)) for v in part]:
+        if error:  # the first chunk's error, as the vectorised path meets it
+            raise ValueError(error)
     return torch.from_numpy(coeff)
+
+
+_RAN_OUT = "corrupt or truncated payload: the rANS word stream ran out"
+_NOT_INITIAL = "corrupt payload: the rANS stream does not decode to its initial state"
+
+
+def _streams(payload: bytes, numel: int, off: int, a: int) -> list[tuple]:
+    """The chunks' streams after the frequency table at byte off: (lo, hi, final states
+    int64 [K_c], byte offset of the words, word count) each; ValueError if malformed."""
+    chunks = chunks_for(numel)
+    q, k = len(chunks), _states(numel)
+    woff = off + 2 * a + 4 * (q - 1) + 4 * k
+    if len(payload) < woff:
+        raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table, counts "
+                         f"and states need {woff}")
+    if (len(payload) - woff) % 2:
+        raise ValueError("corrupt entropy payload: odd number of bytes in the word stream")
+    counts = np.frombuffer(payload, ">u4", count=q - 1, offset=off + 2 * a).astype(np.int64)
+    total = (len(payload) - woff) // 2
+    if counts.sum() > total:
+        raise ValueError(f"corrupt payload: the chunks' word counts ({int(counts.sum())}) "
+                         f"exceed the {total} words of the stream")
+    counts = np.append(counts, total - counts.sum())
+    x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a + 4 * (q - 1)).astype(np.int64)
+    if (x < L).any():
+        raise ValueError("corrupt payload: an rANS state is below its lower bound")
+    lanes = np.cumsum([0] + [lanes_for(hi - lo) for lo, hi in chunks])
+    starts = woff + 2 * (np.cumsum(counts) - counts)
+    return [(lo, hi, x[lanes[c]:lanes[c + 1]], int(starts[c]), int(counts[c]))
+            for c, (lo, hi) in enumerate(chunks)]
+
+
+def _parse(payload: bytes, numel: int, d: int, grid: Grid):
+    """(scales float32 [B], frequency table int64 [A], `_streams`), all checked."""
+    check_supported(grid, "entropy")
+    scales, off = scale_coding.decode(payload, header_nbytes(numel), -(-numel // d))
+    a = 2 * grid.size - 1
+    if len(payload) < off + 2 * a:
+        raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table needs "
+                         f"{off + 2 * a}")
+    freq = np.frombuffer(payload, ">u2", count=a, offset=off).astype(np.int64)
+    if freq.sum() != M:
+        raise ValueError(f"corrupt payload: symbol frequencies sum to {freq.sum()}, not {M}")
+    return scales, freq, _streams(payload, numel, off, a)
 
 
 def decode(payload: bytes, numel: int, d: int, grid: Grid):
     """-> (scales float32 [B], signed levels float32 tensor [numel]); ValueError if malformed."""
-    check_supported(grid, "entropy")
-    scales, off = scale_coding.decode(payload, header_nbytes(numel), -(-numel // d))
-    a, k = 2 * grid.size - 1, lanes_for(numel)
-    if len(payload) < off + 2 * a + 4 * k:
-        raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table and states "
-                         f"need {off + 2 * a + 4 * k}")
-    if (len(payload) - off) % 2:
-        raise ValueError("corrupt entropy payload: odd number of bytes in the word stream")
-    freq = np.frombuffer(payload, ">u2", count=a, offset=off).astype(np.int64)
-    if freq.sum() != M:
-        raise ValueError(f"corrupt payload: symbol frequencies sum to {freq.sum()}, not {M}")
-    x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a).astype(np.int64)
-    if (x < L).any():
-        raise ValueError("corrupt payload: an rANS state is below its lower bound")
+    scales, freq, streams = _parse(payload, numel, d, grid)
     if jit.enabled():
-        return scales, _decode_compiled(payload, numel, off + 2 * a + 4 * k, freq, x, grid)
-    words = np.frombuffer(payload, ">u2", offset=off + 2 * a + 4 * k).astype(np.int64)
+        ones = np.ones(scales.size, np.float32)  # levels times 1.0: the levels, exactly
+        return scales, _decode_compiled(payload, numel, streams, freq, grid, ones, d)
     cum, lut = _slot_symbols(freq)
     sym = np.empty(numel, np.int64)
+    for lo, hi, states, woff, nwords in streams:
+        words = np.frombuffer(payload, ">u2", count=nwords, offset=woff).astype(np.int64)
+        sym[lo:hi] = _decode_chunk(words, states.copy(), freq, cum, lut, hi - lo)
+    return scales, torch.from_numpy(_symbol_values(grid)[sym])
+
+
+def decode_scaled(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tensor:
+    """The gradient, float32 [numel]: `decode`'s levels times their scales, the kernels
+    scaling as they decode."""
+    if not jit.enabled():
+        return scale_coefficients(*decode(payload, numel, d, grid), d)
+    scales, freq, streams = _parse(payload, numel, d, grid)
+    if not scales.all():  # zero-scale buckets must hold zero levels: decode, then check
+        return scale_coefficients(*decode(payload, numel, d, grid), d)
+    return _decode_compiled(payload, numel, streams, freq, grid, scales, d)
+
+
+def _decode_chunk(words: np.ndarray, x: np.ndarray, freq: np.ndarray, cum: np.ndarray,
+                  lut: np.ndarray, m: int) -> np.ndarray:
+    """The m symbols of one chunk from its words and final states x (int64, updated)."""
+    k = x.size
+    sym = np.empty(m, np.int64)
     ptr = 0
-    for t in range(-(-numel // k)):
-        lo, hi = t * k, min(numel, t * k + k)
+    for t in range(-(-m // k)):
+        lo, hi = t * k, min(m, t * k + k)
         xa = x[: hi - lo]
         slot = xa & (M - 1)
         s = lut[slot]
         xa = freq[s] * (xa >> SB) + slot - cum[s]
         need = np.flatnonzero(xa < L)
         if ptr + need.size > words.size:
-            raise ValueError("corrupt or truncated payload: the rANS word stream ran out")
+            raise ValueError(_RAN_OUT)
         xa[need] = (xa[need] << 16) | words[ptr: ptr + need.size]
         ptr += need.size
         x[: hi - lo] = xa
         sym[lo:hi] = s
     if ptr != words.size or (x != L).any():
-        raise ValueError("corrupt payload: the rANS stream does not decode to its initial state")
-    return scales, torch.from_numpy(_symbol_values(grid)[sym])
+        raise ValueError(_NOT_INITIAL)
+    return sym

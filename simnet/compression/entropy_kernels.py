@@ -152,15 +152,18 @@ def scatter(src, counts, dst, offsets):
 
 
 @jit.kernel
-def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr):
-    """rANS-decode the steps [t0, t1) of len(coeff) coordinates into coeff, starting at word
-    ptr; returns the words consumed after them, or DECODE_RAN_OUT as a negative number.
+def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr, scales, first, d):
+    """rANS-decode the steps [t0, t1) of a chunk of len(coeff) coordinates into coeff, each
+    times its bucket's scale, starting at word ptr; returns the words consumed after them, or
+    -DECODE_RAN_OUT. (A zero scale would hide a nonzero level: callers check those buckets.)
 
-    words: uint16 [>= nwords], the stream read natively (byte-swapped: it is big-endian).
-    tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq summing to M).
-    values: float32 [M], slot -> the symbol's signed level. x: uint32 [K] states (initially
-    the payload's, >= L), updated. lanes: int64 [K] scratch (the lanes of a step that take a
-    word). The caller checks the end: all nwords consumed, every state back at L.
+    words: uint16 [>= nwords], the chunk's stream read natively (byte-swapped: it is
+    big-endian). tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq
+    summing to M). values: float32 [M], slot -> the symbol's signed level. x: uint32 [K]
+    states (initially the payload's, >= L), updated. lanes: int64 [K] scratch (the lanes of a
+    step that take a word). scales: float32 [B]; the chunk's coordinate i is the gradient's
+    first + i, in bucket (first + i) // d. The caller checks the end: all nwords consumed,
+    every state back at L.
     """
     n = coeff.size
     k = x.size
@@ -168,15 +171,22 @@ def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr):
         lo = t * k
         width = min(n - lo, k)
         need = 0  # lanes of this step that take a word
-        for j in range(width):
-            xs = x[U(j)]
-            slot = xs & (M - 1)
-            e = tab[U(slot)]
-            coeff[U(lo + j)] = values[U(slot)]
-            xs = (e & 0xFFFF) * (xs >> SB) + (e >> 16)
-            x[U(j)] = xs
-            lanes[U(need)] = j  # kept if the count moves past it (need <= j < K)
-            need += np.int64(xs < L)
+        j = 0
+        while j < width:  # the step's coordinates, a bucket's piece at a time
+            b = (first + lo + j) // d
+            end = min(width, (b + 1) * d - first - lo)
+            scale = scales[U(b)]
+            for i in range(j, end):
+                xs = x[U(i)]
+                slot = xs & (M - 1)
+                e = tab[U(slot)]
+                v = values[U(slot)]
+                coeff[U(lo + i)] = v * scale
+                xs = (e & 0xFFFF) * (xs >> SB) + (e >> 16)
+                x[U(i)] = xs
+                lanes[U(need)] = i  # kept if the count moves past it (need <= i < K)
+                need += np.int64(xs < L)
+            j = end
         if need > nwords - ptr:
             return -DECODE_RAN_OUT
         for r in range(need):  # in lane order, as the encoder emitted them
@@ -188,8 +198,14 @@ def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr):
 
 
 @jit.kernel
-def touch(out, lo, hi):
-    """Write 0 to one float of every 4 KiB page of out[lo:hi] (float32): fault the pages of a
-    fresh array in, on a spare thread, before the decoder writes them."""
-    for i in range(lo, hi, 1024):
-        out[U(i)] = 0.0
+def slot_tables(freq, signed, tab, values):
+    """The decoder's tables of a frequency table freq (int64 [A], summing to M): tab[slot] =
+    f | (slot - cum) << 16 and values[slot] = signed[symbol] (float32), for the symbol whose
+    slots [cum, cum + f) hold slot."""
+    slot = 0
+    for a in range(freq.size):
+        f = freq[U(a)]
+        for r in range(f):
+            tab[U(slot)] = np.uint32(f | (r << 16))
+            values[U(slot)] = signed[U(a)]
+            slot += 1

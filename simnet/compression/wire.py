@@ -279,5 +279,5 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid, fmt: str) -> torch.Te
         return torch.zeros(0)
     if got == "fixed":
         return _decode_fixed(payload, numel, d, grid)
-    decoder = elias.decode if got == "elias" else entropy.decode
-    return scale_coefficients(*decoder(payload, numel, d, grid), d)  # coeff is ours: in place
+    decoder = elias.decode_scaled if got == "elias" else entropy.decode_scaled
+    return decoder(payload, numel, d, grid)

@@ -8,6 +8,8 @@ paths by flipping `jit.ENABLED` (numba must be installed; SIMNET_JIT=0 does not 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from simnet import compression
 from simnet.compression import entropy, entropy_kernels, jit, scale_coding, wire
 
-from kernel_paths import on_both, on_path  # same folder: pytest puts it on sys.path
+from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
 
 pytest.importorskip("numba")
 
@@ -125,12 +127,90 @@ def test_max_bytes_decisions(method, n):
             assert fast == full
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_threaded_paths(monkeypatch, threads):
-    """Lane ranges encoded on threads and interleaved, decoding in phases with the output
-    faulted in ahead: forced at a small n, the same bytes and values."""
+def test_chunks_depend_on_n_alone():
+    assert entropy.chunks_for(0) == [(0, 0)]
+    assert entropy.chunks_for(2**18 - 1) == [(0, 2**18 - 1)]
+    assert entropy.chunks_for(2**18) == [(0, 2**17), (2**17, 2**18)]
+    assert len(entropy.chunks_for(7 * 2**17)) == 4  # a power of two: even work on 2 or 4
+    for n in (10**6, 25_600_000, 10**9):
+        chunks = entropy.chunks_for(n)
+        assert len(chunks) in (4, 8) and chunks[0][0] == 0 and chunks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        assert max(hi - lo for lo, hi in chunks) - min(hi - lo for lo, hi in chunks) <= 1
+
+
+def chunked(monkeypatch, threads: int = 2):
+    """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n."""
+    monkeypatch.setattr(entropy, "CHUNK_MIN", 1000)
     monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
     monkeypatch.setattr(entropy, "_THREADS", threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("method,n,d", [("qsgd", 8000, 64), ("nuqsgd", 20_011, 7),
+                                        ("qsgdinf", 70_001, 512), ("qsgd", 3999, 1)])
+def test_chunked_payloads(monkeypatch, threads, method, n, d):
+    """Several chunks, each with its own lanes and words, on 1-3 threads: both paths give
+    the same bytes, of the layout's length, and decode to what `fixed` decodes to."""
+    chunked(monkeypatch, threads)
+    c, q = quantized(method, n, seed=n, d=d, zero_frac=0.3)
+    fast, slow = encode_both(c, q)
+    assert fast == slow and len(entropy.chunks_for(n)) > 1
+    words = (len(fast) - wire.header_nbytes(n) - len(scale_coding.encode(q.scales.numpy()))
+             - entropy.model_nbytes(n, c.grid.size))
+    assert words >= 0 and words % 2 == 0
+    assert_same_decode(*decode_both(c, fast, n))
+    want = torch.where(q.neg, -c.grid.tensor()[q.idx.long()], c.grid.tensor()[q.idx.long()])
+    want = (want * q.scales.unsqueeze(-1)).reshape(-1)[:n]
+    for got in on_both(lambda: c.decode(fast, n)):
+        assert torch.equal(got, want)
+
+
+@functools.lru_cache(maxsize=None)
+def chunked_payload(method: str, n: int, levels: int):
+    """(compressor, payload) under `chunked` (the caller's patch): made once per case."""
+    c, q = quantized(method, n, seed=n, levels=levels, zero_frac=0.5)
+    return c, entropy.encode(q, c.grid, c.bucket_size)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.data())
+def test_corrupted_chunked_payloads_agree(data):
+    """Flipped bits anywhere in a several-chunk payload (word counts and states included):
+    both paths reach the same value or the same ValueError."""
+    with pytest.MonkeyPatch.context() as mp:
+        chunked(mp)
+        n = data.draw(st.sampled_from([2000, 4001]))
+        c, payload = chunked_payload(data.draw(st.sampled_from(METHODS)), n,
+                                     data.draw(st.sampled_from([1, 7])))
+        payload = bytearray(payload)
+        for _ in range(data.draw(st.integers(1, 3))):
+            payload[data.draw(st.integers(0, len(payload) - 1))] ^= 1 << data.draw(
+                st.integers(0, 7))
+        assert_same_decode(*decode_both(c, bytes(payload), n))
+        outcomes = [value_or_error(lambda: on_path(p, lambda: c.decode(bytes(payload), n)))
+                    for p in (True, False)]
+        assert str(outcomes[0]) == str(outcomes[1])
+
+
+@pytest.mark.parametrize("n", [300, 9000])
+def test_a_level_in_a_zero_scale_bucket_is_an_error(monkeypatch, n):
+    """The kernels scale as they decode; a zero scale would hide a nonzero level, so such
+    a payload must still fail, with `wire.scale_coefficients`' message, on both paths."""
+    chunked(monkeypatch)
+    c, q = quantized("qsgd", n, seed=1)
+    q.scales[1] = 0.0
+    payload = entropy.encode(q, c.grid, c.bucket_size)
+    for path in (True, False):
+        with pytest.raises(ValueError, match="zero scale has nonzero levels"):
+            on_path(path, lambda: c.decode(payload, n))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threaded_paths(monkeypatch, threads):
+    """Chunks encoded and decoded on threads: forced at a small n, the same bytes and
+    values, and the same max_bytes decisions."""
+    chunked(monkeypatch, threads)
     for method, n in [("qsgdinf", 1000), ("nuqsgd", 20_011), ("qsgd", 70_000)]:
         c, q = quantized(method, n, seed=n)
         fast, slow = encode_both(c, q)
