@@ -41,7 +41,7 @@ from . import entropy_kernels, jit, scale_coding, threads
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, scale_coefficients
 
-__all__ = ["encode", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
+__all__ = ["encode", "encode_rounding", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
            "chunks_for", "model_nbytes"]
 
 SB = 15
@@ -114,7 +114,7 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     a, n = 2 * grid.size - 1, sym.size
     freq = frequencies(sym, a)
     cum = np.cumsum(freq) - freq
-    scale_block = _scale_block(q)
+    scale_block = _scale_block(q.scales)
     fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
     if max_bytes is not None and _surely_longer(np.bincount(sym, minlength=a), freq,
                                                 fixed_part, _states(n), max_bytes):
@@ -150,8 +150,8 @@ def _states(n: int) -> int:
     return sum(lanes_for(hi - lo) for lo, hi in chunks_for(n))
 
 
-def _scale_block(q: Quantized) -> bytes:
-    return scale_coding.encode(q.scales.detach().cpu().numpy())
+def _scale_block(scales: torch.Tensor) -> bytes:
+    return scale_coding.encode(scales.detach().cpu().numpy())
 
 
 def _surely_longer(counts: np.ndarray, freq: np.ndarray, fixed_part: int, k: int,
@@ -206,28 +206,65 @@ def _key_symbols(points: int) -> np.ndarray:
     return key - (key >= 2)
 
 
+def _keys_dtype(points: int):
+    """The kernels' key array dtype: keys 2·level + sign lie in [0, 2G)."""
+    return np.uint8 if 2 * points <= 256 else np.uint16
+
+
 def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) -> bytes | None:
     """`encode` with the compiled kernels: the same bytes and the same None decisions."""
-    n, a = q.numel, 2 * grid.size - 1
+    n = q.numel
     idx = q.idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32: no symbol temporaries
     neg = q.neg.detach().reshape(-1).cpu().numpy()
     if idx.size < n or neg.size < n:
         raise ValueError(f"entropy: {idx.size} level indices and {neg.size} signs for numel={n}")
-    key_sym = _key_symbols(grid.size)
+    keys = np.empty(n, _keys_dtype(grid.size))
 
-    def hist(lo, hi):
-        kc = np.empty(key_sym.size, np.int64)
-        bad = entropy_kernels.histogram(idx, neg, lo, hi, kc)
+    def count(lo, hi):
+        kc = np.empty(2 * grid.size, np.int64)
+        bad = entropy_kernels.keys_of(idx, neg, grid.size, lo, hi, keys)
         if bad >= 0:
             raise ValueError(f"entropy: coordinate {bad} has level index {int(idx[bad])} and "
                              f"sign {bool(neg[bad])}, outside the grid of {grid.size} points")
+        entropy_kernels.histogram(keys, lo, hi, kc)
         return kc
 
+    counts = sum(_run(count, _split(n, n)))
+    return _encode_keys(keys, counts, _scale_block(q.scales), grid, max_bytes)
+
+
+def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
+                    fast: tuple[int, int], grid: Grid) -> bytes:
+    """The `entropy` payload of the flat float32 gradient x, rounded on the way
+    (`entropy_kernels.round_keys`: one pass makes the keys and their counts): the bytes of
+    `quantize` -> `encode` with the same seed's uniforms. scales: float32 [B], checked;
+    fast: the kernels' (grid code, s)."""
+    check_supported(grid, "entropy")
+    n, nb = x.size, scales.numel()
+    keys, sc = np.empty(n, _keys_dtype(grid.size)), scales.numpy()
+
+    def count(b0, b1):
+        kc = np.empty(2 * grid.size, np.int64)
+        entropy_kernels.round_keys(x, sc, seed, d, *fast, b0, b1, keys, kc)
+        return kc
+
+    pair = 2 if d % 2 else 1  # ranges start at an even coordinate (the uniforms' pairs)
+    ranges = [(b0 * pair, min(b1 * pair, nb))
+              for b0, b1 in threads.split(-(-nb // pair), 1 if n < _PAR_MIN else _THREADS)]
+    counts = sum(_run(count, ranges))
+    return _encode_keys(keys, counts, _scale_block(scales), grid, None)
+
+
+def _encode_keys(keys: np.ndarray, key_counts: np.ndarray, scale_block: bytes, grid: Grid,
+                 max_bytes: int | None) -> bytes | None:
+    """The payload of the n keys (2·level + sign, valid) whose counts are key_counts (int64
+    [2G]), chunks rANS-coded on threads; None when longer than max_bytes."""
+    n, a = keys.size, 2 * grid.size - 1
+    key_sym = _key_symbols(grid.size)
     counts = np.zeros(a, np.int64)
-    np.add.at(counts, key_sym, sum(_run(hist, _split(n, n))))
+    np.add.at(counts, key_sym, key_counts)
     freq = _table(counts, n)
     cum = np.cumsum(freq) - freq
-    scale_block = _scale_block(q)
     fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
     limit = n  # words; each coordinate emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
@@ -244,8 +281,8 @@ def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) ->
         for lo, hi in chunks[c0:c1]:
             m, k = hi - lo, lanes_for(hi - lo)
             x, buf = np.empty(k, np.int64), np.empty(min(limit, m), np.uint16)
-            got = entropy_kernels.encode(idx[lo:hi], neg[lo:hi], m, k, 0, k, ftab, ctab, x,
-                                         buf, np.empty(-(-m // k), np.int64), limit)
+            got = entropy_kernels.encode(keys[lo:hi], m, k, 0, k, ftab, ctab, x, buf,
+                                         np.empty(-(-m // k), np.int64), limit)
             coded.append((x, buf, got))
         return coded
 

@@ -1,19 +1,21 @@
-"""Compiled (numba) kernels of the `entropy` wire format: histogram, rANS encoder, decoder.
+"""Compiled (numba) kernels of the `entropy` wire format: keys and their histogram (from level
+indices and signs, or rounded from the gradient on the way), rANS encoder, decoder.
 
 They walk the same interleaved-rANS stream as the vectorised code of `entropy.py` (whose
-docstring is the format's spec) in compiled loops and produce exactly its bytes: coordinate i
-in lane i mod K, step t = i // K, 32-bit states in [L, 2^32), 16-bit words. Units: n, K and
-positions count coordinates; word counts and word buffers count 16-bit words.
+docstring is the format's spec) in compiled loops and produce exactly its bytes: within a
+chunk of n coordinates, coordinate i in lane i mod K, step t = i // K, 32-bit states in
+[L, 2^32), 16-bit words. Units: n, K and positions count coordinates; word counts and word
+buffers count 16-bit words.
 
 Keys. The kernels index their tables by key = 2·idx + neg (level index, sign bit), which
 `entropy.py` maps to the symbol 2·idx - (idx > 0) + neg of `entropy.symbols` (key - (key >= 2)):
-no symbol arithmetic per coordinate. Keys lie in [0, 2G) for a grid of G points.
+no symbol arithmetic per coordinate. Keys lie in [0, 2G) for a grid of G points: uint8 arrays
+up to G = 128, uint16 beyond.
 
 Word order. The encoder runs the steps t = T-1 .. 0 backwards; the stream holds step 0's words
 first, and within a step the words of the lanes that renormalise, in ascending lane order. Per
 step the encoder collects its words in lane order, then stores them just before the previous
-step's: a word buffer is filled from its end, step 0's chunk last. A range of lanes [j0, j1)
-can be encoded on its own (threads): `scatter` then interleaves the ranges' chunks, step by step.
+step's: a word buffer is filled from its end, step 0's words last.
 
 Division. The encoder's x // f (x < f·2^(32-SB) after renormalisation, so x / f < 2^17;
 1 <= f <= 2^15) is computed as trunc(x · fl(1/f) + 2^-20) in float64: the product is within
@@ -21,8 +23,8 @@ Division. The encoder's x // f (x < f·2^(32-SB) after renormalisation, so x / f
 truncating gives floor(x / f) exactly (checked exhaustively: every f, and for every multiple
 m·f < min(f·2^17, 2^32) both m·f and m·f + f - 1, the ends of the run with quotient m).
 
-Safety. numba does not check bounds. The encoder's inputs are validated first (`histogram`
-rejects keys outside [0, 2G)); the decoder checks the word count of every step before reading
+Safety. numba does not check bounds. The encoder's inputs are validated first (`keys_of`
+rejects levels outside the grid; rounding makes none); the decoder checks the word count of every step before reading
 its words, and every loop is bounded by n, K, the number of steps or the table sizes. Errors are
 returned as codes; `entropy.py` raises the vectorised path's ValueErrors. Unsigned indices
 (`U`) spare numba's negative-index wraparound code in the hot loops.
@@ -33,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit
+from .counter_kernels import draw
+from .round_kernels import BLOCK, _round_block
 
 SB = 15  # log2 of the frequency total M
 M = 1 << SB
@@ -45,27 +49,16 @@ DECODE_RAN_OUT = 1  # a step needs more words than the stream has left
 U = np.uint64
 
 
-@jit.kernel
-def histogram(idx, neg, lo, hi, counts):
-    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten).
-
-    idx: level indices (uint8 or int32, >= hi of them); neg: bool, True = negative.
-    Returns -1, or the first position whose key 2·idx + neg is outside [0, 2G).
-    """
-    nkeys = counts.size
-    top = U(nkeys)  # keys as unsigned: a negative one wraps to huge
-    # four sub-histograms, four coordinates per iteration and one validity branch: a run of
-    # one key would otherwise serialise on the store -> load of a single counter
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
+@jit.inline
+def _tally(keys, lo, hi, c0, c1, c2, c3):
+    """Add the keys [lo, hi) to four sub-histograms (int64 [2G]), four keys an iteration: a
+    run of one key would otherwise serialise on the store -> load of a single counter.
+    Returns -1, or the first position whose key is outside [0, 2G) (nothing added from it)."""
+    top = U(c0.size)
     i = lo
     while i + 4 <= hi:
-        k0 = U(2 * np.int64(idx[U(i)]) + np.int64(neg[U(i)]))
-        k1 = U(2 * np.int64(idx[U(i + 1)]) + np.int64(neg[U(i + 1)]))
-        k2 = U(2 * np.int64(idx[U(i + 2)]) + np.int64(neg[U(i + 2)]))
-        k3 = U(2 * np.int64(idx[U(i + 3)]) + np.int64(neg[U(i + 3)]))
+        k0, k1 = U(keys[U(i)]), U(keys[U(i + 1)])
+        k2, k3 = U(keys[U(i + 2)]), U(keys[U(i + 3)])
         if (k0 >= top) | (k1 >= top) | (k2 >= top) | (k3 >= top):
             break  # the loop below finds which
         c0[k0] += 1
@@ -74,22 +67,79 @@ def histogram(idx, neg, lo, hi, counts):
         c3[k3] += 1
         i += 4
     while i < hi:
-        k0 = U(2 * np.int64(idx[U(i)]) + np.int64(neg[U(i)]))
+        k0 = U(keys[U(i)])
         if k0 >= top:
             return i
         c0[k0] += 1
         i += 1
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
     return -1
 
 
 @jit.kernel
-def encode(idx, neg, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
+def histogram(keys, lo, hi, counts):
+    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten). Returns -1,
+    or the first position whose key is outside [0, 2G)."""
+    nkeys = counts.size
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    bad = _tally(keys, lo, hi, c0, c1, c2, c3)
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    return bad
+
+
+@jit.kernel
+def keys_of(idx, neg, points, lo, hi, keys):
+    """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
+    bool; keys: uint8 or uint16). Returns -1, or the first position whose level index lies
+    outside the grid of `points` (its key is not written)."""
+    for i in range(lo, hi):
+        v = U(np.int64(idx[U(i)]))  # a negative index wraps to huge
+        if v >= U(points):
+            return i
+        keys[U(i)] = 2 * v + U(neg[U(i)])
+    return -1
+
+
+@jit.kernel
+def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
+    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
+    scales[b]; the last may be cut short) as `round_kernels.quantize_rows` does, writing each
+    coordinate's key 2·level + sign to keys (uint8 or uint16 [n]) and their counts to counts
+    (int64 [2G], overwritten): quantize + keys + histogram in one pass, a block at a time."""
+    n = min(x.size, b1 * d)
+    first = b0 * d
+    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
+    u = np.empty(BLOCK + 2, np.float32)
+    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
+    halves = pairs.view(np.uint32)
+    idx = np.empty(BLOCK, np.int32)
+    neg = np.empty(BLOCK, np.bool_)
+    two_s = np.float32(2.0**s)
+    nkeys = counts.size
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    for start in range(first, n, BLOCK):
+        m = min(BLOCK, n - start)
+        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
+        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
+        for i in range(m):
+            keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
+        _tally(keys, start, start + m, c0, c1, c2, c3)  # (rounded levels lie in the grid)
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+
+
+@jit.kernel
+def encode(keys, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
     """rANS-encode the lanes [j0, j1) of the n coordinates; returns their word count, or -1
     as soon as it exceeds `limit`.
 
-    idx, neg: as `histogram`, every key valid. k: lanes K. ftab, ctab: int64 [2G], by key: the
+    keys: as `histogram`, every one valid. k: lanes K. ftab, ctab: int64 [2G], by key: the
     frequency f (summing to M over symbols, >= 1 for every key present) and the cumulative
     frequency of the key's symbol. x: int64 [K]; x[j0:j1] receive the lanes' final states.
     words: uint16, at least min(count, limit) long; step t's words (byte-swapped: their bytes
@@ -114,7 +164,7 @@ def encode(idx, neg, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
         got = 0
         for j in range(min(j1, n - lo) - j0):
             i = U(lo + j0 + j)
-            key = U(2 * np.int64(idx[i]) + np.int64(neg[i]))
+            key = U(keys[i])
             xs = np.int64(state[U(j)])
             # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free:
             # the low word is always stored, and kept if the count moves past it
@@ -134,21 +184,6 @@ def encode(idx, neg, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
     for j in range(j1 - j0):
         x[U(j0 + j)] = state[U(j)]
     return total
-
-
-@jit.kernel
-def scatter(src, counts, dst, offsets):
-    """Copy the step chunks of one lane range (src: its `encode` buffer, chunks ending at
-    len(src); counts: words per step) to dst[offsets[t]:offsets[t] + counts[t]], all in words."""
-    total = 0
-    for t in range(counts.size):
-        total += counts[U(t)]
-    p = src.size - total
-    for t in range(counts.size):
-        o = offsets[U(t)]
-        for r in range(counts[U(t)]):
-            dst[U(o + r)] = src[U(p + r)]
-        p += counts[U(t)]
 
 
 @jit.kernel

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import elias, grid_kernels, jit, round_kernels, wire
+from . import elias, entropy, grid_kernels, jit, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
@@ -223,10 +223,11 @@ class GridQuantizer(Compressor):
         if self.encoding == "fixed" and on_cpu:
             return self._encode_fixed_cpu(x, generator)
         fast = self._kernel_grid() if on_cpu and x.numel() else None
-        if self.encoding == "elias" and fast is not None:  # rounded as it is written
+        if self.encoding in ("elias", "entropy") and fast is not None:  # rounded on the way
             x = x.contiguous()
             scales = self._scales_unpadded(x)
-            return elias.encode_rounding(x.numpy(), scales, stream_seed(generator),
+            coder = elias if self.encoding == "elias" else entropy
+            return coder.encode_rounding(x.numpy(), scales, stream_seed(generator),
                                          self.bucket_size, fast, self.grid)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())

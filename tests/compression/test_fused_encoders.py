@@ -1,0 +1,92 @@
+"""The CPU encoders that round as they code (`elias_fused.encode_rows`, `entropy_kernels.
+round_keys`) against their oracle, the vectorised `quantize` -> `wire.encode` (kernels off):
+the same bytes from the same seed, for odd and even bucket sizes, short last buckets, several
+bucket ranges on threads (elias: spliced at unaligned bit offsets; entropy: several chunks),
+sparse and dense blocks, long gaps and levels beyond elias' fused table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from simnet import compression
+from simnet.compression import elias, elias_fused, entropy_kernels, jit
+from kernel_paths import on_path
+
+pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
+
+
+def gradient(n: int, seed: int, density: float, cube: bool) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g)
+    x = x**3 if cube else x
+    return x * (torch.rand(n, generator=g) < density)
+
+
+def assert_fused_matches_oracle(method, n, d, density=1.0, cube=False, encoding="elias",
+                                **levels):
+    c = compression.get(method, bucket_size=d, encoding=encoding, **levels)
+    x = gradient(n, n + d, density, cube)
+    fused = on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(3)))
+
+    def oracle():
+        scales, idx, neg = c.quantize(x, torch.Generator().manual_seed(3))
+        return compression.wire.encode(compression.wire.Quantized(scales, idx, neg, n),
+                                       c.grid, d, encoding)
+
+    assert fused == on_path(False, oracle)
+    assert torch.equal(c.decode(fused, n), on_path(False, lambda: c.decode(fused, n)))
+
+
+@pytest.mark.parametrize("encoding", ["elias", "entropy"])
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
+@pytest.mark.parametrize("n,d", [(1, 1), (2, 1), (7, 3), (1000, 64), (4099, 512), (5000, 1),
+                                 (70001, 511), (70001, 512), (200003, 7), (131072, 1024)])
+@pytest.mark.parametrize("bits", [3, 4, 7])
+def test_same_bytes_as_quantize_then_encode(encoding, method, n, d, bits):
+    assert_fused_matches_oracle(method, n, d, encoding=encoding, bits=bits)
+
+
+@pytest.mark.parametrize("method,n,d", [("qsgd", 300_001, 511), ("nuqsgd", 600_000, 512)])
+def test_entropy_in_several_chunks(method, n, d):
+    """n >= 2^18: the keys of two or four chunks, rounded by bucket ranges on threads."""
+    assert_fused_matches_oracle(method, n, d, encoding="entropy", bits=4)
+
+
+@pytest.mark.parametrize("method,levels", [("qsgd", 300), ("qsgdinf", 1000)])
+def test_entropy_with_wide_keys(method, levels):
+    """Grids of > 128 points: keys 2·level + sign need 16 bits."""
+    assert_fused_matches_oracle(method, 70_001, 256, cube=True, encoding="entropy",
+                                levels=levels)
+
+
+@pytest.mark.parametrize("method,levels", [("qsgd", 300), ("qsgdinf", 1000), ("nuqsgd", 120)])
+@pytest.mark.parametrize("n,d,density", [(70001, 256, 1.0), (300000, 100000, 3e-5),
+                                         (200001, 70000, 1e-4), (90001, 4096, 0.01)])
+def test_long_gaps_and_large_levels(method, levels, n, d, density):
+    """Triples down the rare path: gaps > 63 (and > 2^16), levels >= 128, in sparse and
+    dense blocks."""
+    assert_fused_matches_oracle(method, n, d, density=density, cube=True, levels=levels)
+
+
+def test_zero_gradient_has_empty_sections():
+    c = compression.get("qsgd", bucket_size=512, encoding="elias", levels=3)
+    payload = on_path(True, lambda: c.encode(torch.zeros(100_000)))
+    nb = -(-100_000 // 512)
+    assert len(payload) == compression.wire.header_nbytes(100_000) + 4 * nb + -(
+        -nb * elias.length_bits(512, c.grid) // 8)
+    assert torch.equal(c.decode(payload, 100_000), torch.zeros(100_000))
+
+
+@pytest.mark.parametrize("encoding,module,kernel", [("elias", elias_fused, "encode_rows"),
+                                                    ("entropy", entropy_kernels, "round_keys")])
+def test_encode_takes_the_fused_path(monkeypatch, encoding, module, kernel):
+    """Guards the comparisons above: a CPU encode with the kernels on rounds in the fused
+    kernel, not in `quantize`."""
+    calls = []
+    real = getattr(module, kernel)
+    monkeypatch.setattr(module, kernel, lambda *a: calls.append(1) or real(*a))
+    c = compression.get("qsgd", bucket_size=512, encoding=encoding, bits=4)
+    monkeypatch.setattr(c, "quantize", lambda *a: pytest.fail("quantize was called"))
+    on_path(True, lambda: c.encode(torch.randn(300_000), torch.Generator().manual_seed(0)))
+    assert len(calls) == len(elias._ranges(-(-300_000 // 512), 512))  # a range per thread
