@@ -44,10 +44,16 @@ _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
 
 
+@lru_cache(maxsize=32)
+def _longest_section(d: int, points: int) -> int:
+    """The most bits a bucket's code section can take: d·(|ω(d)| + 1 + |ω(G - 1)|)."""
+    return d * int(omega_length(np.array([d]))[0] + 1
+                   + omega_length(np.array([points - 1]))[0])
+
+
 def length_bits(d: int, grid: Grid) -> int:
     """W, the width of a bucket's bit-length field."""
-    top = int(omega_length(np.array([d]))[0] + 1 + omega_length(np.array([grid.size - 1]))[0])
-    return (d * top).bit_length()
+    return _longest_section(d, grid.size).bit_length()
 
 
 @lru_cache(maxsize=8)
@@ -269,12 +275,12 @@ def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
         raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
     nb, w = scales.numel(), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
-    most = d * (omega_length(np.array([d]))[0] + 1 + omega_length(np.array([grid.size - 1]))[0])
+    most = _longest_section(d, grid.size)
     sc, bits = scales.numpy(), np.empty(nb, np.int64)
     # ranges start at an even coordinate (the uniforms' pairs): whole pairs of buckets, odd d
     pair = 2 if d % 2 else 1
     ranges = [(b0 * pair, min(b1 * pair, nb)) for b0, b1 in _ranges(-(-nb // pair), d * pair)]
-    bufs = _range_streams([(b1 - b0) * int(most) // 32 + 3 * fused.BLOCK + 1
+    bufs = _range_streams([(b1 - b0) * most // 32 + 3 * fused.BLOCK + 1
                            for b0, b1 in ranges])
     jobs = {r: i for i, r in enumerate(ranges)}
     got = _run(lambda b0, b1: fused.encode_rows(x, sc, seed, d, *fast, b0, b1, *tables,
