@@ -37,11 +37,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import entropy_kernels, jit, scale_coding, threads
+from . import entropy_kernels, jit, level_keys, scale_coding, threads
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, scale_coefficients
 
-__all__ = ["encode", "encode_rounding", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
+__all__ = ["encode", "encode_rounding", "encode_keys", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
            "chunks_for", "model_nbytes"]
 
 SB = 15
@@ -206,60 +206,34 @@ def _key_symbols(points: int) -> np.ndarray:
     return key - (key >= 2)
 
 
-def _keys_dtype(points: int):
-    """The kernels' key array dtype: keys 2·level + sign lie in [0, 2G)."""
-    return np.uint8 if 2 * points <= 256 else np.uint16
-
-
 def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) -> bytes | None:
     """`encode` with the compiled kernels: the same bytes and the same None decisions."""
-    n = q.numel
-    idx = q.idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32: no symbol temporaries
-    neg = q.neg.detach().reshape(-1).cpu().numpy()
-    if idx.size < n or neg.size < n:
-        raise ValueError(f"entropy: {idx.size} level indices and {neg.size} signs for numel={n}")
-    keys = np.empty(n, _keys_dtype(grid.size))
-
-    def count(lo, hi):
-        kc = np.empty(2 * grid.size, np.int64)
-        bad = entropy_kernels.keys_of(idx, neg, grid.size, lo, hi, keys)
-        if bad >= 0:
-            raise ValueError(f"entropy: coordinate {bad} has level index {int(idx[bad])} and "
-                             f"sign {bool(neg[bad])}, outside the grid of {grid.size} points")
-        entropy_kernels.histogram(keys, lo, hi, kc)
-        return kc
-
-    counts = sum(_run(count, _split(n, n)))
-    return _encode_keys(keys, counts, _scale_block(q.scales), grid, max_bytes)
+    try:
+        keys, counts = level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=True)
+    except ValueError as e:
+        raise ValueError(f"entropy: {e}") from None
+    return encode_keys(keys, counts, q.scales, grid, max_bytes)
 
 
 def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
                     fast: tuple[int, int], grid: Grid) -> bytes:
-    """The `entropy` payload of the flat float32 gradient x, rounded on the way
-    (`entropy_kernels.round_keys`: one pass makes the keys and their counts): the bytes of
-    `quantize` -> `encode` with the same seed's uniforms. scales: float32 [B], checked;
-    fast: the kernels' (grid code, s)."""
+    """The `entropy` payload of the flat float32 gradient x, rounded on the way (keys and
+    their counts in one pass: `level_keys.of_rounding`): the bytes of `quantize` -> `encode`
+    with the same seed's uniforms. scales: float32 [B], checked; fast: the kernels' (grid
+    code, s)."""
     check_supported(grid, "entropy")
-    n, nb = x.size, scales.numel()
-    keys, sc = np.empty(n, _keys_dtype(grid.size)), scales.numpy()
-
-    def count(b0, b1):
-        kc = np.empty(2 * grid.size, np.int64)
-        entropy_kernels.round_keys(x, sc, seed, d, *fast, b0, b1, keys, kc)
-        return kc
-
-    pair = 2 if d % 2 else 1  # ranges start at an even coordinate (the uniforms' pairs)
-    ranges = [(b0 * pair, min(b1 * pair, nb))
-              for b0, b1 in threads.split(-(-nb // pair), 1 if n < _PAR_MIN else _THREADS)]
-    counts = sum(_run(count, ranges))
-    return _encode_keys(keys, counts, _scale_block(scales), grid, None)
+    keys, counts = level_keys.of_rounding(x, scales.numpy(), seed, d, fast, grid.size)
+    return encode_keys(keys, counts, scales, grid, None)
 
 
-def _encode_keys(keys: np.ndarray, key_counts: np.ndarray, scale_block: bytes, grid: Grid,
-                 max_bytes: int | None) -> bytes | None:
-    """The payload of the n keys (2·level + sign, valid) whose counts are key_counts (int64
-    [2G]), chunks rANS-coded on threads; None when longer than max_bytes."""
+def encode_keys(keys: np.ndarray, key_counts: np.ndarray, scales: torch.Tensor, grid: Grid,
+                max_bytes: int | None) -> bytes | None:
+    """The payload of the n keys (`level_keys`: 2·level + sign, valid) whose counts are
+    key_counts (int64 [2G]), with these bucket scales; chunks rANS-coded on threads (compiled
+    kernels). None when longer than max_bytes."""
+    check_supported(grid, "entropy")
     n, a = keys.size, 2 * grid.size - 1
+    scale_block = _scale_block(scales)
     key_sym = _key_symbols(grid.size)
     counts = np.zeros(a, np.int64)
     np.add.at(counts, key_sym, key_counts)

@@ -1,5 +1,5 @@
-"""Compiled (numba) kernels of the `entropy` wire format: keys and their histogram (from level
-indices and signs, or rounded from the gradient on the way), rANS encoder, decoder.
+"""Compiled (numba) kernels of the `entropy` wire format: rANS encoder and decoder (the keys
+and their histogram come from `level_keys.py`).
 
 They walk the same interleaved-rANS stream as the vectorised code of `entropy.py` (whose
 docstring is the format's spec) in compiled loops and produce exactly its bytes: within a
@@ -23,7 +23,7 @@ Division. The encoder's x // f (x < f·2^(32-SB) after renormalisation, so x / f
 truncating gives floor(x / f) exactly (checked exhaustively: every f, and for every multiple
 m·f < min(f·2^17, 2^32) both m·f and m·f + f - 1, the ends of the run with quotient m).
 
-Safety. numba does not check bounds. The encoder's inputs are validated first (`keys_of`
+Safety. numba does not check bounds. The encoder's inputs are validated first (`level_keys`
 rejects levels outside the grid; rounding makes none); the decoder checks the word count of every step before reading
 its words, and every loop is bounded by n, K, the number of steps or the table sizes. Errors are
 returned as codes; `entropy.py` raises the vectorised path's ValueErrors. Unsigned indices
@@ -35,8 +35,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit
-from .counter_kernels import draw
-from .round_kernels import BLOCK, _round_block
 
 SB = 15  # log2 of the frequency total M
 M = 1 << SB
@@ -47,91 +45,6 @@ ROUND_UP = 2.0 ** -20  # see "Division" above
 DECODE_RAN_OUT = 1  # a step needs more words than the stream has left
 
 U = np.uint64
-
-
-@jit.inline
-def _tally(keys, lo, hi, c0, c1, c2, c3):
-    """Add the keys [lo, hi) to four sub-histograms (int64 [2G]), four keys an iteration: a
-    run of one key would otherwise serialise on the store -> load of a single counter.
-    Returns -1, or the first position whose key is outside [0, 2G) (nothing added from it)."""
-    top = U(c0.size)
-    i = lo
-    while i + 4 <= hi:
-        k0, k1 = U(keys[U(i)]), U(keys[U(i + 1)])
-        k2, k3 = U(keys[U(i + 2)]), U(keys[U(i + 3)])
-        if (k0 >= top) | (k1 >= top) | (k2 >= top) | (k3 >= top):
-            break  # the loop below finds which
-        c0[k0] += 1
-        c1[k1] += 1
-        c2[k2] += 1
-        c3[k3] += 1
-        i += 4
-    while i < hi:
-        k0 = U(keys[U(i)])
-        if k0 >= top:
-            return i
-        c0[k0] += 1
-        i += 1
-    return -1
-
-
-@jit.kernel
-def histogram(keys, lo, hi, counts):
-    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten). Returns -1,
-    or the first position whose key is outside [0, 2G)."""
-    nkeys = counts.size
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
-    bad = _tally(keys, lo, hi, c0, c1, c2, c3)
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
-    return bad
-
-
-@jit.kernel
-def keys_of(idx, neg, points, lo, hi, keys):
-    """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
-    bool; keys: uint8 or uint16). Returns -1, or the first position whose level index lies
-    outside the grid of `points` (its key is not written)."""
-    for i in range(lo, hi):
-        v = U(np.int64(idx[U(i)]))  # a negative index wraps to huge
-        if v >= U(points):
-            return i
-        keys[U(i)] = 2 * v + U(neg[U(i)])
-    return -1
-
-
-@jit.kernel
-def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
-    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
-    scales[b]; the last may be cut short) as `round_kernels.quantize_rows` does, writing each
-    coordinate's key 2·level + sign to keys (uint8 or uint16 [n]) and their counts to counts
-    (int64 [2G], overwritten): quantize + keys + histogram in one pass, a block at a time."""
-    n = min(x.size, b1 * d)
-    first = b0 * d
-    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
-    u = np.empty(BLOCK + 2, np.float32)
-    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
-    halves = pairs.view(np.uint32)
-    idx = np.empty(BLOCK, np.int32)
-    neg = np.empty(BLOCK, np.bool_)
-    two_s = np.float32(2.0**s)
-    nkeys = counts.size
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
-    for start in range(first, n, BLOCK):
-        m = min(BLOCK, n - start)
-        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
-        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
-        for i in range(m):
-            keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
-        _tally(keys, start, start + m, c0, c1, c2, c3)  # (rounded levels lie in the grid)
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
 
 
 @jit.kernel

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import entropy, entropy_kernels, jit, scale_coding, wire
+from simnet.compression import entropy, entropy_kernels, jit, level_keys, scale_coding, wire
 
 from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
 
@@ -252,9 +252,10 @@ def test_switch(monkeypatch):
     c, q = quantized("qsgd", 500, seed=2)
     payload = entropy.encode(q, c.grid, c.bucket_size)
     calls = []
-    for name in ("histogram", "encode", "decode"):
-        real = getattr(entropy_kernels, name)
-        monkeypatch.setattr(entropy_kernels, name,
+    for module, name in ((level_keys, "histogram"), (entropy_kernels, "encode"),
+                         (entropy_kernels, "decode")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
                             lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
     monkeypatch.setattr(jit, "ENABLED", False)
     assert entropy.encode(q, c.grid, c.bucket_size) == payload

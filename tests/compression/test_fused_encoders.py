@@ -1,5 +1,6 @@
-"""The CPU encoders that round as they code (`elias_fused.encode_rows`, `entropy_kernels.
-round_keys`) against their oracle, the vectorised `quantize` -> `wire.encode` (kernels off):
+"""The CPU encoders that round as they code (`elias_fused.encode_rows`, and
+`level_keys.round_keys` for `entropy`) against their oracle, the vectorised `quantize` ->
+`wire.encode` (kernels off):
 the same bytes from the same seed, for odd and even bucket sizes, short last buckets, several
 bucket ranges on threads (elias: spliced at unaligned bit offsets; entropy: several chunks),
 sparse and dense blocks, long gaps and levels beyond elias' fused table."""
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from simnet import compression
-from simnet.compression import elias, elias_fused, entropy_kernels, jit
+from simnet.compression import elias, elias_fused, jit, level_keys
 from kernel_paths import on_path
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
@@ -79,7 +80,7 @@ def test_zero_gradient_has_empty_sections():
 
 
 @pytest.mark.parametrize("encoding,module,kernel", [("elias", elias_fused, "encode_rows"),
-                                                    ("entropy", entropy_kernels, "round_keys")])
+                                                    ("entropy", level_keys, "round_keys")])
 def test_encode_takes_the_fused_path(monkeypatch, encoding, module, kernel):
     """Guards the comparisons above: a CPU encode with the kernels on rounds in the fused
     kernel, not in `quantize`."""

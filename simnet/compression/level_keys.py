@@ -1,0 +1,158 @@
+"""Level keys: each coordinate's (level index, sign) as one small integer key = 2·level +
+sign, and their counts, for the compiled coders (`entropy`, and `elias` outside its fused
+encoder). From the quantizer's level indices and signs (`of_levels`), or rounded from the
+gradient on the way (`of_rounding`: stochastic rounding, keys and counts in one pass, a block
+at a time, no full-size index or sign arrays). Keys lie in [0, 2G) for a grid of G points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import jit, threads
+from .counter_kernels import draw
+from .round_kernels import BLOCK, _round_block
+
+__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges"]
+
+U = np.uint64
+_PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
+
+
+def dtype_for(points: int):
+    """The smallest unsigned dtype of the keys of a grid of `points` points."""
+    return np.uint8 if 2 * points <= 1 << 8 else np.uint16 if 2 * points <= 1 << 16 else np.uint32
+
+
+def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts: bool):
+    """(keys [n], key counts int64 [2G] or None) of the first n level indices and signs (any
+    shape); ValueError (naming the first bad coordinate) for a level outside the grid."""
+    idx = idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32
+    neg = neg.detach().reshape(-1).cpu().numpy()
+    if idx.size < n or neg.size < n:
+        raise ValueError(f"{idx.size} level indices and {neg.size} signs for numel={n}")
+    keys = np.empty(n, dtype_for(points))
+
+    def job(lo, hi):
+        bad = keys_of(idx, neg, points, lo, hi, keys)
+        if bad >= 0:
+            raise ValueError(f"coordinate {bad} has level index {int(idx[bad])} and sign "
+                             f"{bool(neg[bad])}, outside the grid of {points} points")
+        if not counts:
+            return None
+        kc = np.empty(2 * points, np.int64)
+        histogram(keys, lo, hi, kc)
+        return kc
+
+    parts = threads.run_ranges("simnet-keys", job,
+                               threads.split(n, 1 if n < _PAR_MIN else threads.THREADS))
+    return keys, (sum(parts) if counts else None)
+
+
+def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` contiguous bucket ranges, each starting at an even coordinate (the uniforms
+    come in pairs): whole pairs of buckets when d is odd."""
+    pair = 2 if d % 2 else 1
+    return [(b0 * pair, min(b1 * pair, nb)) for b0, b1 in threads.split(-(-nb // pair), parts)]
+
+
+def of_rounding(x: np.ndarray, scales: np.ndarray, seed: int, d: int, fast: tuple[int, int],
+                points: int):
+    """(keys [n], key counts int64 [2G]) of the flat float32 gradient x rounded with the
+    uniforms of stream `seed` (`round_kernels.quantize_rows`' levels, bit for bit). scales:
+    float32 [B], checked; fast: the kernels' (grid code, s)."""
+    keys = np.empty(x.size, dtype_for(points))
+
+    def job(b0, b1):
+        kc = np.empty(2 * points, np.int64)
+        round_keys(x, scales, seed, d, *fast, b0, b1, keys, kc)
+        return kc
+
+    parts = 1 if x.size < _PAR_MIN else threads.THREADS
+    return keys, sum(threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts)))
+
+
+@jit.inline
+def _tally(keys, lo, hi, c0, c1, c2, c3):
+    """Add the keys [lo, hi) to four sub-histograms (int64 [2G]), four keys an iteration: a
+    run of one key would otherwise serialise on the store -> load of a single counter.
+    Returns -1, or the first position whose key is outside [0, 2G) (nothing added from it)."""
+    top = U(c0.size)
+    i = lo
+    while i + 4 <= hi:
+        k0, k1 = U(keys[U(i)]), U(keys[U(i + 1)])
+        k2, k3 = U(keys[U(i + 2)]), U(keys[U(i + 3)])
+        if (k0 >= top) | (k1 >= top) | (k2 >= top) | (k3 >= top):
+            break  # the loop below finds which
+        c0[k0] += 1
+        c1[k1] += 1
+        c2[k2] += 1
+        c3[k3] += 1
+        i += 4
+    while i < hi:
+        k0 = U(keys[U(i)])
+        if k0 >= top:
+            return i
+        c0[k0] += 1
+        i += 1
+    return -1
+
+
+@jit.kernel
+def histogram(keys, lo, hi, counts):
+    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten). Returns -1,
+    or the first position whose key is outside [0, 2G)."""
+    nkeys = counts.size
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    bad = _tally(keys, lo, hi, c0, c1, c2, c3)
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    return bad
+
+
+@jit.kernel
+def keys_of(idx, neg, points, lo, hi, keys):
+    """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
+    bool; keys: `dtype_for(points)`). Returns -1, or the first position whose level index lies
+    outside the grid of `points` (its key is not written)."""
+    for i in range(lo, hi):
+        v = U(np.int64(idx[U(i)]))  # a negative index wraps to huge
+        if v >= U(points):
+            return i
+        keys[U(i)] = 2 * v + U(neg[U(i)])
+    return -1
+
+
+@jit.kernel
+def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
+    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
+    scales[b]; the last may be cut short) as `round_kernels.quantize_rows` does, writing each
+    coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and their counts to counts
+    (int64 [2G], overwritten): quantize + keys + histogram in one pass, a block at a time."""
+    n = min(x.size, b1 * d)
+    first = b0 * d
+    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
+    u = np.empty(BLOCK + 2, np.float32)
+    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
+    halves = pairs.view(np.uint32)
+    idx = np.empty(BLOCK, np.int32)
+    neg = np.empty(BLOCK, np.bool_)
+    two_s = np.float32(2.0**s)
+    nkeys = counts.size
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    for start in range(first, n, BLOCK):
+        m = min(BLOCK, n - start)
+        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
+        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
+        for i in range(m):
+            keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
+        _tally(keys, start, start + m, c0, c1, c2, c3)  # (rounded levels lie in the grid)
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
