@@ -32,7 +32,7 @@ import torch
 
 from . import elias_fused as fused
 from . import elias_kernels as K
-from . import jit, threads
+from . import jit, level_keys, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
@@ -109,29 +109,35 @@ def _triples(q: Quantized, grid: Grid, d: int):
 
 
 class Prepared:
-    """Codes of one gradient, computed once: `nbytes` is exact, `payload()` writes them."""
+    """Codes of one gradient, computed once: `nbytes` is exact, `payload()` writes them.
+    `Prepared.of_keys` starts from `level_keys` keys (compiled kernels only)."""
 
-    def __init__(self, q: Quantized, grid: Grid, d: int):
-        self.q, self.w = q, length_bits(d, grid)
-        self.compiled = jit.enabled()
+    def __init__(self, q: Quantized, grid: Grid, d: int, keys: np.ndarray | None = None):
+        self.numel, self.scales, self.w = q.numel, q.scales, length_bits(d, grid)
+        self.compiled = jit.enabled() or keys is not None
+        nb = q.scales.numel()
         if self.compiled:  # pass 1 of the kernels: the section lengths only
             self.grid, self.d = grid, d
-            self.idx, self.neg, self.bits = _kernel_bits(q, grid, d)
+            self.keys = _level_keys(q, grid, d) if keys is None else keys
+            self.bits = _kernel_bits(self.keys, nb, grid, d)
         else:
             bucket, self.values, self.widths = _triples(q, grid, d)
-            self.bits = np.bincount(bucket, weights=self.widths,
-                                    minlength=q.scales.numel()).astype(np.int64)
-        nb = q.scales.numel()
+            self.bits = np.bincount(bucket, weights=self.widths, minlength=nb).astype(np.int64)
         self.nbytes = (header_nbytes(q.numel) + 4 * nb + -(-nb * self.w // 8)
                        + -(-int(self.bits.sum()) // 8))
+
+    @classmethod
+    def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int) -> "Prepared":
+        """From the keys of all n coordinates (valid: levels inside the grid)."""
+        return cls(Quantized(scales, None, None, keys.size), grid, d, keys)
 
     def payload(self) -> bytes:
         if self.compiled:
             return _kernel_payload(self)
         lengths, _ = write_fields(self.bits, np.full(self.bits.size, self.w))
         stream, _ = write_fields(self.values, self.widths)
-        return b"".join([header("elias", self.q.numel), scales_bytes(self.q.scales), lengths.tobytes(),
-                         stream.tobytes()])
+        return b"".join([header("elias", self.numel), scales_bytes(self.scales),
+                         lengths.tobytes(), stream.tobytes()])
 
 
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
@@ -187,21 +193,27 @@ def _check_kernel(err: int) -> None:
                            "disagree)")
 
 
-def _kernel_bits(q: Quantized, grid: Grid, d: int):
-    """Flat idx, neg (numpy views) and the bit length of every bucket's section (int64 [B])."""
+def _level_keys(q: Quantized, grid: Grid, d: int) -> np.ndarray:
+    """The keys of q's n coordinates (`level_keys`), levels and bucket count checked."""
+    nb = q.scales.numel()
+    if q.idx.numel() != nb * d or q.neg.numel() != nb * d:
+        raise ValueError(f"elias: idx/neg must hold {nb} buckets of {d}, got {q.idx.numel()}")
+    try:
+        return level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=False)[0]
+    except ValueError as e:
+        raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
+
+
+def _kernel_bits(keys: np.ndarray, nb: int, grid: Grid, d: int) -> np.ndarray:
+    """The bit length of every bucket's section (int64 [nb]) from the n coordinates' keys."""
     if d > OMEGA_MAX:
         raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
-    nb = q.scales.numel()
-    idx = np.ascontiguousarray(q.idx.reshape(-1).cpu().numpy())
-    neg = np.ascontiguousarray(q.neg.reshape(-1).cpu().numpy())
-    if idx.size != nb * d or neg.size != nb * d:
-        raise ValueError(f"elias: idx/neg must hold {nb} buckets of {d}, got {idx.size}")
     tables = _enc_tables(d, grid.size)
     bits = np.empty(nb, np.int64)
-    for err in _run(lambda b0, b1: K.section_bits(idx, d, b0, b1, *tables, bits),
+    for err in _run(lambda b0, b1: K.section_bits(keys, d, b0, b1, *tables, bits),
                     _ranges(nb, d)):
         _check_kernel(err)
-    return idx, neg, bits
+    return bits
 
 
 def _section_starts(bits: np.ndarray) -> np.ndarray:
@@ -225,16 +237,16 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
 
 
 def _kernel_payload(p: Prepared) -> bytes:
-    q, d, bits = p.q, p.d, p.bits
+    d, bits = p.d, p.bits
     nb = bits.size
-    out, at = _frame(q.numel, q.scales, bits, p.w)
+    out, at = _frame(p.numel, p.scales, bits, p.w)
     stream = out[at:]
     starts = _section_starts(bits)
     tables = _enc_tables(d, p.grid.size)
     ranges = _ranges(nb, d)
     shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
     jobs = {r: i for i, r in enumerate(ranges)}
-    errs = _run(lambda b0, b1: K.write_sections(p.idx, p.neg, d, b0, b1, *tables, stream,
+    errs = _run(lambda b0, b1: K.write_sections(p.keys, d, b0, b1, *tables, stream,
                                                 starts[b0], starts[b1],
                                                 shared[jobs[(b0, b1)]]), ranges)
     for err in errs:
@@ -277,9 +289,7 @@ def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
     tables = _enc_tables(d, grid.size)
     most = _longest_section(d, grid.size)
     sc, bits = scales.numpy(), np.empty(nb, np.int64)
-    # ranges start at an even coordinate (the uniforms' pairs): whole pairs of buckets, odd d
-    pair = 2 if d % 2 else 1
-    ranges = [(b0 * pair, min(b1 * pair, nb)) for b0, b1 in _ranges(-(-nb // pair), d * pair)]
+    ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))  # from even coordinates
     bufs = _range_streams([(b1 - b0) * most // 32 + 3 * fused.BLOCK + 1
                            for b0, b1 in ranges])
     jobs = {r: i for i, r in enumerate(ranges)}

@@ -104,18 +104,19 @@ def _slow_bits(gap, v, gtab, ltab):
 
 
 @jit.kernel
-def section_bits(idx, d, b0, b1, ftab, lb, lcap, gtab, ltab, out):
+def section_bits(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out):
     """out[b] = bits of bucket b's code section, Σ over its nonzeros of
-    |ω(gap)| + 1 + |ω(level)|, for b in [b0, b1). idx: flat level indices [B·d] (uint8 or
-    int32); ftab, lb, lcap, gtab, ltab: the tables above. Returns 0, or ERR_LEVEL if an index
-    lies outside the grid."""
+    |ω(gap)| + 1 + |ω(level)|, for b in [b0, b1). keys: the n coordinates' keys 2·level +
+    sign (`level_keys`; the last bucket may be cut short); ftab, lb, lcap, gtab, ltab: the
+    tables above. Returns 0, or ERR_LEVEL if a level lies outside the grid."""
     lcap = np.uint64(lcap)
     lb = np.uint64(lb)
+    n = keys.size
     for b in range(b0, b1):
         last = b * d - 1  # flat position of the previous nonzero (none yet: one before)
         bits = 0
-        for k in range(b * d, (b + 1) * d):
-            v = np.uint64(idx[np.uint64(k)])  # (a negative int32 index: huge)
+        for k in range(b * d, min((b + 1) * d, n)):
+            v = np.uint64(keys[np.uint64(k)]) >> np.uint64(1)
             vi = min(v, lcap)
             gap = k - last
             e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi)]
@@ -210,12 +211,11 @@ def _store_edge(out, acc, nacc, c, lo, hi, head):
 
 
 @jit.kernel
-def write_sections(idx, neg, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, bit1, head):
+def write_sections(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, bit1, head):
     """Write the code sections of buckets [b0, b1), which occupy bits [bit0, bit1) of the code
     stream `out` (uint8), MSB first, the last byte zero-padded. A first byte shared with the
     previous range (bit0 not byte-aligned) is not stored: its bits (the leading ones 0) go to
-    head[0] for the caller to OR in. idx, neg: flat [B·d] level indices and signs (bool);
-    tables as in `section_bits`. Returns 0, ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with
+    head[0] for the caller to OR in. keys and tables as in `section_bits`. Returns 0, ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with
     the codes)."""
     lcap = np.uint64(lcap)
     lb = np.uint64(lb)
@@ -227,12 +227,14 @@ def write_sections(idx, neg, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, b
     span = np.uint64(max(hi - 8 - lo, 0))
     acc = np.uint64(0)  # pending bits: the last nacc of them
     nacc = bit0 & 7  # (the shared byte's leading bits count as pending zeros)
+    n = keys.size
     for b in range(b0, b1):
         last = b * d - 1  # flat position of the previous nonzero (none yet: one before)
-        for k in range(b * d, (b + 1) * d):
-            v = np.uint64(idx[np.uint64(k)])  # (a negative int32 index: huge)
+        for k in range(b * d, min((b + 1) * d, n)):
+            key = np.uint64(keys[np.uint64(k)])
+            v = key >> np.uint64(1)
             vi = min(v, lcap)
-            sign = np.uint64(neg[np.uint64(k)])
+            sign = key & np.uint64(1)
             gap = k - last
             e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi + sign)]
             last = k if vi != 0 else last

@@ -41,8 +41,8 @@ from . import entropy_kernels, jit, level_keys, scale_coding, threads
 from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, scale_coefficients
 
-__all__ = ["encode", "encode_rounding", "encode_keys", "decode", "decode_scaled", "supports", "check_supported", "lanes_for",
-           "chunks_for", "model_nbytes"]
+__all__ = ["encode", "encode_keys", "decode", "decode_scaled", "supports", "check_supported",
+           "lanes_for", "chunks_for", "model_nbytes"]
 
 SB = 15
 M = 1 << SB
@@ -213,17 +213,6 @@ def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) ->
     except ValueError as e:
         raise ValueError(f"entropy: {e}") from None
     return encode_keys(keys, counts, q.scales, grid, max_bytes)
-
-
-def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
-                    fast: tuple[int, int], grid: Grid) -> bytes:
-    """The `entropy` payload of the flat float32 gradient x, rounded on the way (keys and
-    their counts in one pass: `level_keys.of_rounding`): the bytes of `quantize` -> `encode`
-    with the same seed's uniforms. scales: float32 [B], checked; fast: the kernels' (grid
-    code, s)."""
-    check_supported(grid, "entropy")
-    keys, counts = level_keys.of_rounding(x, scales.numpy(), seed, d, fast, grid.size)
-    return encode_keys(keys, counts, scales, grid, None)
 
 
 def encode_keys(keys: np.ndarray, key_counts: np.ndarray, scales: torch.Tensor, grid: Grid,

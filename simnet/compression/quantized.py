@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import elias, entropy, grid_kernels, jit, round_kernels, wire
+from . import elias, entropy, grid_kernels, jit, level_keys, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
@@ -223,12 +223,16 @@ class GridQuantizer(Compressor):
         if self.encoding == "fixed" and on_cpu:
             return self._encode_fixed_cpu(x, generator)
         fast = self._kernel_grid() if on_cpu and x.numel() else None
-        if self.encoding in ("elias", "entropy") and fast is not None:  # rounded on the way
+        if fast is not None:  # elias, entropy, auto: rounded on the way, in one pass
             x = x.contiguous()
-            scales = self._scales_unpadded(x)
-            coder = elias if self.encoding == "elias" else entropy
-            return coder.encode_rounding(x.numpy(), scales, stream_seed(generator),
-                                         self.bucket_size, fast, self.grid)
+            scales, seed, d = self._scales_unpadded(x), stream_seed(generator), self.bucket_size
+            if self.encoding == "elias":
+                return elias.encode_rounding(x.numpy(), scales, seed, d, fast, self.grid)
+            keys, counts = level_keys.of_rounding(x.numpy(), scales.numpy(), seed, d, fast,
+                                                  self.grid.size)
+            if self.encoding == "entropy":
+                return entropy.encode_keys(keys, counts, scales, self.grid, None)
+            return wire.encode_auto(keys, counts, scales, d, self.grid)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import grid_kernels, jit
+from . import grid_kernels, jit, level_keys
 from .coding import pack_fixed, unpack_fixed
 from .quantize import Grid
 from .threads import parallel_map
@@ -136,6 +136,12 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
         return elias.encode(q, grid, d)
     if fmt == "entropy":
         return entropy.encode(q, grid, d)
+    if fmt == "auto" and jit.enabled():
+        try:
+            keys, counts = level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=True)
+        except ValueError as e:
+            raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
+        return encode_auto(keys, counts, q.scales, d, grid)
     if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
         fixed_n = fixed_nbytes(q.numel, d, grid)
         el = elias.Prepared(q, grid, d)
@@ -145,6 +151,27 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
                 return alt
         return el.payload() if el.nbytes < fixed_n else _encode_fixed(q, grid, d)
     raise ValueError(f"unknown encoding {fmt!r}")
+
+
+def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: int,
+                grid: Grid) -> bytes:
+    """`auto` from the n coordinates' keys and their counts (`level_keys`; compiled kernels):
+    the decisions of `encode`'s, sizes first and only the winner written; ties: fixed, then
+    elias."""
+    from . import elias, entropy  # noqa: PLC0415 (they import this module)
+
+    n = keys.size
+    fixed_n = fixed_nbytes(n, d, grid)
+    el = elias.Prepared.of_keys(keys, scales, grid, d)
+    if entropy.supports(grid):
+        alt = entropy.encode_keys(keys, counts, scales, grid, max_bytes=min(fixed_n, el.nbytes) - 1)
+        if alt is not None:
+            return alt
+    if el.nbytes < fixed_n:
+        return el.payload()
+    idx = torch.from_numpy((keys >> 1).astype(np.int32)).to(grid.index_dtype)
+    neg = torch.from_numpy((keys & 1).astype(np.bool_))
+    return _encode_fixed(Quantized(scales, idx, neg, n), grid, d)
 
 
 def read_scales(payload: bytes, numel: int, d: int) -> np.ndarray:

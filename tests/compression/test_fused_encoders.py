@@ -1,7 +1,6 @@
 """The CPU encoders that round as they code (`elias_fused.encode_rows`, and
-`level_keys.round_keys` for `entropy`) against their oracle, the vectorised `quantize` ->
-`wire.encode` (kernels off):
-the same bytes from the same seed, for odd and even bucket sizes, short last buckets, several
+`level_keys.round_keys` for `entropy` and `auto`) against their oracle, the vectorised
+`quantize` -> `wire.encode` (kernels off): the same bytes from the same seed, for odd and even bucket sizes, short last buckets, several
 bucket ranges on threads (elias: spliced at unaligned bit offsets; entropy: several chunks),
 sparse and dense blocks, long gaps and levels beyond elias' fused table."""
 
@@ -39,7 +38,7 @@ def assert_fused_matches_oracle(method, n, d, density=1.0, cube=False, encoding=
     assert torch.equal(c.decode(fused, n), on_path(False, lambda: c.decode(fused, n)))
 
 
-@pytest.mark.parametrize("encoding", ["elias", "entropy"])
+@pytest.mark.parametrize("encoding", ["elias", "entropy", "auto"])
 @pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
 @pytest.mark.parametrize("n,d", [(1, 1), (2, 1), (7, 3), (1000, 64), (4099, 512), (5000, 1),
                                  (70001, 511), (70001, 512), (200003, 7), (131072, 1024)])
@@ -61,13 +60,15 @@ def test_entropy_with_wide_keys(method, levels):
                                 levels=levels)
 
 
+@pytest.mark.parametrize("encoding", ["elias", "auto"])
 @pytest.mark.parametrize("method,levels", [("qsgd", 300), ("qsgdinf", 1000), ("nuqsgd", 120)])
 @pytest.mark.parametrize("n,d,density", [(70001, 256, 1.0), (300000, 100000, 3e-5),
                                          (200001, 70000, 1e-4), (90001, 4096, 0.01)])
-def test_long_gaps_and_large_levels(method, levels, n, d, density):
+def test_long_gaps_and_large_levels(encoding, method, levels, n, d, density):
     """Triples down the rare path: gaps > 63 (and > 2^16), levels >= 128, in sparse and
-    dense blocks."""
-    assert_fused_matches_oracle(method, n, d, density=density, cube=True, levels=levels)
+    dense blocks (auto: where elias wins, and where the others do)."""
+    assert_fused_matches_oracle(method, n, d, density=density, cube=True, encoding=encoding,
+                                levels=levels)
 
 
 def test_zero_gradient_has_empty_sections():
@@ -80,7 +81,8 @@ def test_zero_gradient_has_empty_sections():
 
 
 @pytest.mark.parametrize("encoding,module,kernel", [("elias", elias_fused, "encode_rows"),
-                                                    ("entropy", level_keys, "round_keys")])
+                                                    ("entropy", level_keys, "round_keys"),
+                                                    ("auto", level_keys, "round_keys")])
 def test_encode_takes_the_fused_path(monkeypatch, encoding, module, kernel):
     """Guards the comparisons above: a CPU encode with the kernels on rounds in the fused
     kernel, not in `quantize`."""
@@ -91,3 +93,14 @@ def test_encode_takes_the_fused_path(monkeypatch, encoding, module, kernel):
     monkeypatch.setattr(c, "quantize", lambda *a: pytest.fail("quantize was called"))
     on_path(True, lambda: c.encode(torch.randn(300_000), torch.Generator().manual_seed(0)))
     assert len(calls) == len(elias._ranges(-(-300_000 // 512), 512))  # a range per thread
+
+
+def test_auto_from_keys_can_send_fixed():
+    """A grid past entropy's 2048 points and dense large levels: elias costs more than the
+    13-bit fixed fields, so `auto` (from keys, kernels on) sends fixed, as the oracle does."""
+    c = compression.get("qsgd", levels=3000, bucket_size=512, encoding="auto")
+    x = torch.rand(5000, generator=torch.Generator().manual_seed(0)) + 1.0  # flat: big levels
+    fast = on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(3)))
+    assert fast == on_path(False, lambda: c.encode(x, torch.Generator().manual_seed(3)))
+    assert fast[0] == compression.wire.TAGS["fixed"]
+    assert torch.equal(c.decode(fast, 5000), on_path(False, lambda: c.decode(fast, 5000)))
