@@ -20,12 +20,16 @@ The decoder rejects an unknown mode, k > 32, lengths past the payload, a unary p
 than 34 bits a scale (no encoder writes one) or with fewer than B zeros, a byte past the
 B-th zero or a one-bit after it, and quotients too large for z < 2^33, then patterns outside
 uint32 and scales that are NaN, Inf or negative.
+
+Two implementations, the same bytes and the same ValueErrors: compiled kernels
+(`scale_kernels.py`, when `jit.enabled()`) and the vectorised numpy code below.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import jit, scale_kernels
 from .wire import check_scales
 
 __all__ = ["encode", "decode"]
@@ -69,9 +73,16 @@ def encode(scales: np.ndarray) -> bytes:
     if u.size:
         ref = int(np.partition(u, (u.size - 1) // 2)[(u.size - 1) // 2])  # the lower median
         candidates.append((1, _zigzag(u - ref), ref.to_bytes(4, "big")))
+    best_k = scale_kernels.best_k if jit.enabled() else lambda z, _: _best_k(z)
     # fewest bits in all (the reference's 32 included), then mode 0
-    _, mode, k, z, ref_bytes = min((bits + 8 * len(r), m, k, z, r)
-                                   for m, z, r in candidates for bits, k in [_best_k(z)])
+    _, mode, k, z, ref_bytes = min((bits + 8 * len(r), m, k, z, r) for m, z, r in candidates
+                                   for bits, k in [best_k(z, MAX_K)])
+    if jit.enabled():
+        out = np.empty(-(-z.size * k // 8) + -(-(int((z >> k).sum()) + z.size) // 8), np.uint8)
+        scale_kernels.write(z, k, out)
+        unary_len = out.size - -(-z.size * k // 8)
+        return b"".join([bytes([mode, k]), ref_bytes, unary_len.to_bytes(4, "big"),
+                         out.tobytes()])
     rem = (z[:, None] >> np.arange(k - 1, -1, -1)) & 1  # [B, k], MSB first
     q = z >> k
     unary = np.ones(int(q.sum()) + z.size, np.uint8)
@@ -110,24 +121,52 @@ def decode(payload: bytes, off: int, count: int) -> tuple[np.ndarray, int]:
     unary_at = end
     end = _take(payload, end, unary_len, "the unary quotients")
 
+    if jit.enabled():
+        z = _read_compiled(payload, rem_at, unary_at, unary_len, count, k)
+    else:
+        z = _read_numpy(payload, rem_at, unary_at, unary_len, count, k)
+    r = np.where(z & 1, -(z >> 1) - 1, z >> 1)
+    u = np.cumsum(r) if mode == 0 else ref + r
+    if ((u < 0) | (u >= 1 << 32)).any():
+        raise ValueError("corrupt entropy payload: a scale's bit pattern is outside 32 bits")
+    return check_scales(u.astype(np.uint32).view(np.float32)), end
+
+
+_PADDING = "corrupt entropy payload: nonzero padding after the scales' remainders"
+_TRAILING = "corrupt entropy payload: bytes or bits after the scales' quotients"
+_RANGE = "corrupt entropy payload: a scale residual is out of range"
+
+
+def _read_compiled(payload: bytes, rem_at: int, unary_at: int, unary_len: int, count: int,
+                   k: int) -> np.ndarray:
+    """z [count] by `scale_kernels.read`; ValueError as `_read_numpy`."""
+    z = np.empty(count, np.int64)
+    err, found = scale_kernels.read(np.frombuffer(payload, np.uint8), rem_at, unary_at,
+                                    unary_len, count, k, z)
+    if err == scale_kernels.ERR_FEW:
+        raise ValueError(f"corrupt entropy payload: {found} scale quotients, not {count}")
+    if err:
+        raise ValueError({scale_kernels.ERR_PADDING: _PADDING, scale_kernels.ERR_TRAILING:
+                          _TRAILING, scale_kernels.ERR_RANGE: _RANGE}[err])
+    return z
+
+
+def _read_numpy(payload: bytes, rem_at: int, unary_at: int, unary_len: int, count: int,
+                k: int) -> np.ndarray:
+    """The zigzagged residuals z [count] from the remainders and unary quotients, checked."""
     rem_bits = np.unpackbits(np.frombuffer(payload, np.uint8, unary_at - rem_at, rem_at))
     weights = np.left_shift(np.int64(1), np.arange(k - 1, -1, -1, dtype=np.int64))
     rem = rem_bits[: count * k].reshape(count, k).astype(np.int64) @ weights
     if rem_bits[count * k:].any():
-        raise ValueError("corrupt entropy payload: nonzero padding after the scales' remainders")
+        raise ValueError(_PADDING)
     unary = np.unpackbits(np.frombuffer(payload, np.uint8, unary_len, unary_at))
     zeros = np.flatnonzero(unary == 0)[:count]
     if zeros.size < count:
         raise ValueError(f"corrupt entropy payload: {zeros.size} scale quotients, not {count}")
     used = int(zeros[-1]) + 1 if count else 0
     if -(-used // 8) != unary_len or unary[used:].any():
-        raise ValueError("corrupt entropy payload: bytes or bits after the scales' quotients")
+        raise ValueError(_TRAILING)
     q = np.diff(zeros, prepend=-1) - 1
     if (q >= 1 << (_Z_BITS - k)).any():
-        raise ValueError("corrupt entropy payload: a scale residual is out of range")
-    z = (q << k) | rem
-    r = np.where(z & 1, -(z >> 1) - 1, z >> 1)
-    u = np.cumsum(r) if mode == 0 else ref + r
-    if ((u < 0) | (u >= 1 << 32)).any():
-        raise ValueError("corrupt entropy payload: a scale's bit pattern is outside 32 bits")
-    return check_scales(u.astype(np.uint32).view(np.float32)), end
+        raise ValueError(_RANGE)
+    return (q << k) | rem

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from simnet.compression import scale_coding
+from simnet.compression import jit, scale_coding
+from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
 
 
 def rice_bits(z: np.ndarray, k: int) -> int:
@@ -122,3 +123,30 @@ def test_corrupted_blocks_end_in_scales_or_a_value_error(values, data):
         return
     assert got.size == scales.size and end <= len(block)
     assert np.isfinite(got).all() and (got >= 0).all()
+
+
+needs_numba = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 3.4028234663852886e38, width=32),
+                          st.floats(1.0, 1.5, width=32)),
+                max_size=60), st.data())
+def test_kernels_give_the_vectorised_bytes_and_verdicts(values, data):
+    """`scale_kernels` against the vectorised code: the same block from any scales, and the
+    same scales or the same ValueError from the block with a few bits flipped or cut."""
+    scales = np.array(values, np.float32)
+    block, slow = on_both(lambda: scale_coding.encode(scales))
+    assert block == slow
+    corrupt = bytearray(block)
+    for _ in range(data.draw(st.integers(0, 3))):
+        corrupt[data.draw(st.integers(0, len(corrupt) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    corrupt = bytes(corrupt[:data.draw(st.integers(0, len(corrupt)))])
+    fast, slow = on_both(lambda: value_or_error(lambda: scale_coding.decode(corrupt, 0,
+                                                                           scales.size)))
+    if isinstance(fast, ValueError) or isinstance(slow, ValueError):
+        assert str(fast) == str(slow)
+    else:
+        assert np.array_equal(fast[0].view(np.uint32), slow[0].view(np.uint32))
+        assert fast[1] == slow[1]
