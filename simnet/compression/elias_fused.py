@@ -18,8 +18,7 @@ import numpy as np
 
 from . import elias_kernels as K
 from . import jit
-from .counter_kernels import draw
-from .round_kernels import BLOCK, _round_block
+from .round_kernels import BLOCK, round_from, scratch
 
 __all__ = ["BLOCK", "encode_rows", "splice"]
 
@@ -82,6 +81,29 @@ def _emit_slow(words, wi, acc, nacc, gap, level, negative, gtab, ltab):
 
 
 @jit.kernel
+def _code(keys, todo, count, a, start, last, ftab, lb, words, wi, acc, nacc, idx, neg, gtab,
+          ltab):
+    """Append the triples of `count` coordinates of a bucket's piece: todo[:count] (its
+    nonzeros), or with todo None the coordinates a, a + 1, ... (numba compiles each case on
+    its own: the `None` test costs nothing). keys, idx, neg: the block's, from `start`; last:
+    the previous nonzero's position. Returns (acc, nacc, wi, last)."""
+    for j in range(count):
+        k = a + j if todo is None else todo[np.uint64(j)]
+        key = np.uint64(keys[np.uint64(k - start)])
+        gap = k - last
+        t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | key]
+        last = k if key != 0 else last
+        if t >> np.uint64(63):  # rare: a sentinel (long gap or level)
+            acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
+                                       neg[k - start], gtab, ltab)
+            continue
+        acc, nacc, word, full = _append(acc, nacc, t)
+        words[np.uint64(wi)] = word
+        wi += full
+    return acc, nacc, wi, last
+
+
+@jit.kernel
 def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab, words,
                 sec_bits):
     """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
@@ -92,19 +114,14 @@ def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
     `elias_kernels.section_bits`; the rounding yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
-    only them; in a denser one every coordinate is coded (one pass, no list: faster there). Returns the range's bits (its last word zero-padded), or -ERR_OVERFLOW if
-    words is too small (an internal error: callers size it by the largest section)."""
+    only them; in a denser one every coordinate is coded (no list: faster there). Returns the
+    range's bits (its last word zero-padded), or -ERR_OVERFLOW if words is too small (an
+    internal error: callers size it by the largest section)."""
     n = min(x.size, b1 * d)
     first = b0 * d
-    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
-    u = np.empty(BLOCK + 2, np.float32)
-    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
-    halves = pairs.view(np.uint32)
-    idx = np.empty(BLOCK, np.int32)
-    neg = np.empty(BLOCK, np.bool_)
+    u, pairs, idx, neg = scratch()
     keys = np.empty(BLOCK, np.uint32)  # the fused table's column: 2·min(level, lcap) + sign
     todo = np.empty(BLOCK, np.int64)  # positions of the coordinates to code
-    two_s = np.float32(2.0**s)
     lb = np.uint64(lb)
     acc = np.uint64(0)  # pending bits: the last nacc < 32 of them; 32·wi + nacc written
     nacc = 0
@@ -113,8 +130,7 @@ def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
     opened = 0  # the bit at which the current bucket's section starts
     for start in range(first, n, BLOCK):
         m = min(BLOCK, n - start)
-        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
-        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
+        round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         count = 0
         for i in range(m):
             key = np.uint32(min(np.uint32(idx[i]), np.uint32(lcap)) * 2) | np.uint32(neg[i])
@@ -127,37 +143,16 @@ def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
             e = min((b + 1) * d, start + m)
             if wi + 3 * (e - a) + 1 > words.size:  # a triple stores <= 3 words, the end 1
                 return -K.ERR_OVERFLOW
-            if sparse:  # the piece's nonzeros first, branch-free; then only they are coded
+            if sparse:  # the piece's nonzeros listed first, branch-free; only they are coded
                 count = 0
                 for k in range(a, e):
                     todo[np.uint64(count)] = k
                     count += keys[np.uint64(k - start)] != 0
-                for j in range(count):
-                    k = todo[np.uint64(j)]
-                    gap = k - last
-                    t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb)
-                             | np.uint64(keys[np.uint64(k - start)])]
-                    last = k
-                    if t >> np.uint64(63):  # rare: a sentinel (long gap or level)
-                        acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
-                                                   neg[k - start], gtab, ltab)
-                        continue
-                    acc, nacc, word, full = _append(acc, nacc, t)
-                    words[np.uint64(wi)] = word
-                    wi += full
-            else:  # every coordinate (a zero's table entry is empty: width 0)
-                for k in range(a, e):
-                    key = np.uint64(keys[np.uint64(k - start)])
-                    gap = k - last
-                    t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | key]
-                    last = k if key != 0 else last
-                    if t >> np.uint64(63):
-                        acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
-                                                   neg[k - start], gtab, ltab)
-                        continue
-                    acc, nacc, word, full = _append(acc, nacc, t)
-                    words[np.uint64(wi)] = word
-                    wi += full
+                acc, nacc, wi, last = _code(keys, todo, count, a, start, last, ftab, lb, words,
+                                            wi, acc, nacc, idx, neg, gtab, ltab)
+            else:  # every coordinate: a zero's table entry is empty (width 0)
+                acc, nacc, wi, last = _code(keys, None, e - a, a, start, last, ftab, lb, words,
+                                            wi, acc, nacc, idx, neg, gtab, ltab)
             if e == (b + 1) * d or e == n:  # the bucket is complete
                 sec_bits[b] = 32 * wi + nacc - opened
                 opened = 32 * wi + nacc

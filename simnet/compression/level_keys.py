@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from . import jit, threads
-from .counter_kernels import draw
-from .round_kernels import BLOCK, _round_block
+from .round_kernels import BLOCK, round_from, scratch
 
 __all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges"]
 
@@ -135,13 +134,7 @@ def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
     (int64 [2G], overwritten): quantize + keys + histogram in one pass, a block at a time."""
     n = min(x.size, b1 * d)
     first = b0 * d
-    lead = first & 1  # draws come in pairs from an even index: an odd start skips one
-    u = np.empty(BLOCK + 2, np.float32)
-    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
-    halves = pairs.view(np.uint32)
-    idx = np.empty(BLOCK, np.int32)
-    neg = np.empty(BLOCK, np.bool_)
-    two_s = np.float32(2.0**s)
+    u, pairs, idx, neg = scratch()
     nkeys = counts.size
     c0 = np.zeros(nkeys, np.int64)
     c1 = np.zeros(nkeys, np.int64)
@@ -149,8 +142,7 @@ def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
     c3 = np.zeros(nkeys, np.int64)
     for start in range(first, n, BLOCK):
         m = min(BLOCK, n - start)
-        draw(u, pairs, halves, m + lead, seed, (start - lead) // 2)
-        _round_block(x, scales, d, kind, s, two_s, u[lead:], start, m, idx, neg, start)
+        round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
         _tally(keys, start, start + m, c0, c1, c2, c3)  # (rounded levels lie in the grid)

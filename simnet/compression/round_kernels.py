@@ -17,7 +17,7 @@ from .counter_kernels import draw
 from .grid_kernels import EXPONENTIAL, pack_fields
 from .jit import inline, kernel
 
-__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows"]
+__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "scratch", "round_from"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
@@ -136,3 +136,22 @@ def quantize_pack_rows(x, scales, seed, first, d, kind, s, w, idx_block, neg_blo
         _round_block(x, scales, d, kind, s, two_s, u, start, m, idx_block, neg_block, start)
         at = start * k // 8
         pack_fields(idx_block, neg_block, m, w, out[at:at + (m * k + 7) // 8])
+
+
+@inline
+def scratch():
+    """The buffers of `round_from`: (uniforms, their 64-bit words, level indices, negative
+    flags), a BLOCK each (L1-resident)."""
+    u = np.empty(BLOCK + 2, np.float32)
+    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
+    return u, pairs, np.empty(BLOCK, np.int32), np.empty(BLOCK, np.bool_)
+
+
+@inline
+def round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg):
+    """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m], as
+    `quantize_rows` does, for a caller walking blocks from coordinate `first` (start - first
+    even): draws come in pairs from an even index, so an odd first skips one."""
+    lead = first & 1
+    draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (start - lead) // 2)
+    _round_block(x, scales, d, kind, s, np.float32(2.0**s), u[lead:], start, m, idx, neg, start)
