@@ -38,7 +38,7 @@ from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
                    scales_bytes)
 
-__all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits"]
+__all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys_of"]
 
 _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
@@ -81,11 +81,15 @@ def _triple_lut(d: int, g: int) -> tuple[np.ndarray, np.ndarray]:
     return code.reshape(-1), length.reshape(-1)
 
 
+def _check_bucket_size(d: int) -> None:
+    if d > OMEGA_MAX:
+        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+
+
 def _triples(q: Quantized, grid: Grid, d: int):
     """Per nonzero in order: (bucket, triple code, triple length), codes as fields of <= 64
     bits (a triple that would be longer is written as two fields; its bucket repeats)."""
-    if d > OMEGA_MAX:
-        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+    _check_bucket_size(d)
     idx = q.idx.reshape(-1).cpu().numpy()
     nz = np.flatnonzero(idx)
     bucket = nz // d
@@ -118,7 +122,7 @@ class Prepared:
         nb = q.scales.numel()
         if self.compiled:  # pass 1 of the kernels: the section lengths only
             self.grid, self.d = grid, d
-            self.keys = _level_keys(q, grid, d) if keys is None else keys
+            self.keys = keys_of(q, grid, d)[0] if keys is None else keys
             self.bits = _kernel_bits(self.keys, nb, grid, d)
         else:
             bucket, self.values, self.widths = _triples(q, grid, d)
@@ -193,21 +197,21 @@ def _check_kernel(err: int) -> None:
                            "disagree)")
 
 
-def _level_keys(q: Quantized, grid: Grid, d: int) -> np.ndarray:
-    """The keys of q's n coordinates (`level_keys`), levels and bucket count checked."""
+def keys_of(q: Quantized, grid: Grid, d: int, counts: bool = False):
+    """(keys, key counts or None) of q's n coordinates (`level_keys.of_levels`), with the
+    bucket count and the levels checked: the compiled path's input (here and for `auto`)."""
     nb = q.scales.numel()
     if q.idx.numel() != nb * d or q.neg.numel() != nb * d:
         raise ValueError(f"elias: idx/neg must hold {nb} buckets of {d}, got {q.idx.numel()}")
     try:
-        return level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=False)[0]
+        return level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=counts)
     except ValueError as e:
         raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
 
 
 def _kernel_bits(keys: np.ndarray, nb: int, grid: Grid, d: int) -> np.ndarray:
     """The bit length of every bucket's section (int64 [nb]) from the n coordinates' keys."""
-    if d > OMEGA_MAX:
-        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+    _check_bucket_size(d)
     tables = _enc_tables(d, grid.size)
     bits = np.empty(nb, np.int64)
     for err in _run(lambda b0, b1: K.section_bits(keys, d, b0, b1, *tables, bits),
@@ -283,8 +287,7 @@ def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
     """The `elias` payload of the flat float32 gradient x, rounded on the way
     (`elias_fused.py`): the bytes of `quantize` -> `encode` with the same seed's uniforms.
     scales: float32 [B], checked; fast: the kernels' (grid code, s)."""
-    if d > OMEGA_MAX:
-        raise ValueError(f"elias: bucket_size must be <= {OMEGA_MAX}")
+    _check_bucket_size(d)
     nb, w = scales.numel(), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
     most = _longest_section(d, grid.size)
@@ -370,13 +373,15 @@ def _framing(payload: bytes, numel: int, d: int, grid: Grid):
 
 def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool):
     """`decode` by the kernels: the same checks in the same order, the same messages. With
-    `scaled`, the coefficients come times their scales (none of which may be zero)."""
+    `scaled`, the coefficients come times their scales: by the kernel, unless a scale is
+    zero (its bucket must then hold no level, which `scale_coefficients` checks after)."""
     scales, bits, body = _framing(payload, numel, d, grid)
     nb = scales.size
     starts = _section_starts(bits)
     coeff = np.empty(numel, np.float32)
     table, signed = _dec_tables(d, grid)
-    times = scales if scaled else np.ones(nb, np.float32)  # x 1.0: the levels, exactly
+    in_kernel = scaled and scales.all()
+    times = scales if in_kernel else np.ones(nb, np.float32)  # x 1.0: the levels, exactly
     results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
                                                     signed, times, coeff), _ranges(nb, d))
     for err, _ in results:
@@ -389,6 +394,8 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool)
             raise ValueError("corrupt payload: a nonzero lies beyond its bucket")
         if err:
             raise RuntimeError(f"elias kernel: unknown error {err}")
+    if scaled and not in_kernel:
+        return scales, scale_coefficients(scales, torch.from_numpy(coeff), d)
     return scales, torch.from_numpy(coeff)
 
 
@@ -470,8 +477,7 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
 
 def decode_scaled(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tensor:
     """The gradient, float32 [numel]: `decode`'s levels times their scales, the kernels
-    scaling as they decode (unless a scale is zero: its bucket must then hold no level, which
-    `scale_coefficients` checks)."""
-    if jit.enabled() and read_scales(payload, numel, d).all():
+    scaling as they decode."""
+    if jit.enabled():
         return _decode_kernel(payload, numel, d, grid, scaled=True)[1]
     return scale_coefficients(*decode(payload, numel, d, grid), d)

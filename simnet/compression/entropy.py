@@ -242,10 +242,9 @@ def encode_keys(keys: np.ndarray, key_counts: np.ndarray, scales: torch.Tensor, 
     def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
         coded = []
         for lo, hi in chunks[c0:c1]:
-            m, k = hi - lo, lanes_for(hi - lo)
-            x, buf = np.empty(k, np.int64), np.empty(min(limit, m), np.uint16)
-            got = entropy_kernels.encode(keys[lo:hi], m, k, 0, k, ftab, ctab, x, buf,
-                                         np.empty(-(-m // k), np.int64), limit)
+            x = np.empty(lanes_for(hi - lo), np.int64)
+            buf = np.empty(min(limit, hi - lo), np.uint16)  # a word a coordinate at most
+            got = entropy_kernels.encode(keys[lo:hi], ftab, ctab, x, buf, limit)
             coded.append((x, buf, got))
         return coded
 
@@ -279,9 +278,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
             # native (maybe unaligned) uint16 view, byte-swapped in the kernel
             words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
             x = states.astype(np.uint32)
-            ptr = entropy_kernels.decode(words, nwords, tab, values, x, coeff[lo:hi],
-                                         np.empty(x.size, np.int64), 0, -(-(hi - lo) // x.size),
-                                         0, scales, lo, d)
+            ptr = entropy_kernels.decode(words, tab, values, x, coeff[lo:hi], scales, lo, d)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
                 x != L).any() else None)
         return verdicts
@@ -356,8 +353,10 @@ def decode_scaled(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tenso
     if not jit.enabled():
         return scale_coefficients(*decode(payload, numel, d, grid), d)
     scales, freq, streams = _parse(payload, numel, d, grid)
-    if not scales.all():  # zero-scale buckets must hold zero levels: decode, then check
-        return scale_coefficients(*decode(payload, numel, d, grid), d)
+    if not scales.all():  # zero-scale buckets must hold zero levels: the levels, then check
+        levels = _decode_compiled(payload, numel, streams, freq, grid,
+                                  np.ones(scales.size, np.float32), d)
+        return scale_coefficients(scales, levels, d)
     return _decode_compiled(payload, numel, streams, freq, grid, scales, d)
 
 

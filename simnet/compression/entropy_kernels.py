@@ -48,17 +48,16 @@ U = np.uint64
 
 
 @jit.kernel
-def encode(keys, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
-    """rANS-encode the lanes [j0, j1) of the n coordinates; returns their word count, or -1
-    as soon as it exceeds `limit`.
+def encode(keys, ftab, ctab, x, words, limit):
+    """rANS-encode one chunk, the n = len(keys) coordinates in K = len(x) lanes; returns the
+    word count, or -1 as soon as it exceeds `limit`.
 
-    keys: as `histogram`, every one valid. k: lanes K. ftab, ctab: int64 [2G], by key: the
-    frequency f (summing to M over symbols, >= 1 for every key present) and the cumulative
-    frequency of the key's symbol. x: int64 [K]; x[j0:j1] receive the lanes' final states.
-    words: uint16, at least min(count, limit) long; step t's words (byte-swapped: their bytes
-    are the big-endian stream), in lane order, land just before step t + 1's, so that the
-    range's words fill the tail words[len - count:]. counts: int64 [T], receives each step's
-    word count.
+    keys: `level_keys` keys, every one valid. ftab, ctab: int64 [2G], by key: the frequency f
+    (summing to M over symbols, >= 1 for every key present) and the cumulative frequency of
+    the key's symbol. x: int64 [K], receives the lanes' final states. words: uint16, at least
+    min(count, limit) long; step t's words (byte-swapped: their bytes are the big-endian
+    stream), in lane order, land just before step t + 1's, so that the words fill the tail
+    words[len - count:].
     """
     nkeys = ftab.size
     top = np.empty(nkeys, np.int64)  # renormalise while x >= f << TOP_SHIFT
@@ -67,16 +66,17 @@ def encode(keys, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
         f = ftab[U(key)]
         top[U(key)] = f << TOP_SHIFT
         inv[U(key)] = 1.0 / f if f > 0 else 0.0
-    state = np.full(max(j1 - j0, 1), L, np.uint32)  # lanes j0.. (32-bit: cache-friendly)
-    chunk = np.empty(max(j1 - j0, 1), np.uint16)  # one step's words, in lane order
+    n, k = keys.size, x.size
+    state = np.full(k, L, np.uint32)  # (32-bit: cache-friendly)
+    chunk = np.empty(k, np.uint16)  # one step's words, in lane order
     steps = (n + k - 1) // k
     pos = words.size  # step t + 1's chunk starts here
     total = 0
     for t in range(steps - 1, -1, -1):
         lo = t * k
         got = 0
-        for j in range(min(j1, n - lo) - j0):
-            i = U(lo + j0 + j)
+        for j in range(min(k, n - lo)):
+            i = U(lo + j)
             key = U(keys[i])
             xs = np.int64(state[U(j)])
             # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free:
@@ -93,29 +93,28 @@ def encode(keys, n, k, j0, j1, ftab, ctab, x, words, counts, limit):
         pos -= got
         for r in range(got):
             words[U(pos + r)] = chunk[U(r)]
-        counts[U(t)] = got
-    for j in range(j1 - j0):
-        x[U(j0 + j)] = state[U(j)]
+    for j in range(k):
+        x[U(j)] = state[U(j)]
     return total
 
 
 @jit.kernel
-def decode(words, nwords, tab, values, x, coeff, lanes, t0, t1, ptr, scales, first, d):
-    """rANS-decode the steps [t0, t1) of a chunk of len(coeff) coordinates into coeff, each
-    times its bucket's scale, starting at word ptr; returns the words consumed after them, or
-    -DECODE_RAN_OUT. (A zero scale would hide a nonzero level: callers check those buckets.)
+def decode(words, tab, values, x, coeff, scales, first, d):
+    """rANS-decode one chunk of len(coeff) coordinates into coeff, each times its bucket's
+    scale; returns the words consumed, or -DECODE_RAN_OUT. (A zero scale would hide a nonzero
+    level: callers check those buckets.)
 
-    words: uint16 [>= nwords], the chunk's stream read natively (byte-swapped: it is
-    big-endian). tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq
+    words: uint16, the chunk's stream read natively (byte-swapped: it is big-endian). tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq
     summing to M). values: float32 [M], slot -> the symbol's signed level. x: uint32 [K]
-    states (initially the payload's, >= L), updated. lanes: int64 [K] scratch (the lanes of a
-    step that take a word). scales: float32 [B]; the chunk's coordinate i is the gradient's
-    first + i, in bucket (first + i) // d. The caller checks the end: all nwords consumed,
+    states (initially the payload's, >= L), updated. scales: float32 [B]; the chunk's coordinate i is the gradient's
+    first + i, in bucket (first + i) // d. The caller checks the end: all words consumed,
     every state back at L.
     """
-    n = coeff.size
+    n, nwords = coeff.size, words.size
     k = x.size
-    for t in range(t0, min(t1, (n + k - 1) // k)):
+    lanes = np.empty(k, np.int64)  # the lanes of a step that take a word
+    ptr = 0
+    for t in range((n + k - 1) // k):
         lo = t * k
         width = min(n - lo, k)
         need = 0  # lanes of this step that take a word

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import grid_kernels, jit, level_keys
+from . import grid_kernels, jit
 from .coding import pack_fixed, unpack_fixed
 from .quantize import Grid
 from .threads import parallel_map
@@ -137,10 +137,7 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
     if fmt == "entropy":
         return entropy.encode(q, grid, d)
     if fmt == "auto" and jit.enabled():
-        try:
-            keys, counts = level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=True)
-        except ValueError as e:
-            raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
+        keys, counts = elias.keys_of(q, grid, d, counts=True)
         return encode_auto(keys, counts, q.scales, d, grid)
     if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
         fixed_n = fixed_nbytes(q.numel, d, grid)
