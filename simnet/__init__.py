@@ -3,4 +3,4 @@
 Real gradients, real encoders, and a SimPy discrete-event model of the cluster.
 """
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"

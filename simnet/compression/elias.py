@@ -197,14 +197,16 @@ def _check_kernel(err: int) -> None:
                            "disagree)")
 
 
-def keys_of(q: Quantized, grid: Grid, d: int, counts: bool = False):
-    """(keys, key counts or None) of q's n coordinates (`level_keys.of_levels`), with the
-    bucket count and the levels checked: the compiled path's input (here and for `auto`)."""
+def keys_of(q: Quantized, grid: Grid, d: int, counts: bool = False, pairs: bool = False):
+    """(keys, counts or None) of q's n coordinates (`level_keys.of_levels`: counts of keys, or
+    with `pairs` of pair codes), with the bucket count and the levels checked: the compiled
+    path's input (here and for `auto`)."""
     nb = q.scales.numel()
     if q.idx.numel() != nb * d or q.neg.numel() != nb * d:
         raise ValueError(f"elias: idx/neg must hold {nb} buckets of {d}, got {q.idx.numel()}")
     try:
-        return level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=counts)
+        return level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=counts,
+                                        pairs=pairs)
     except ValueError as e:
         raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
 

@@ -1,20 +1,24 @@
 """`entropy` wire format: the (sign, level) symbols under interleaved rANS, table in the payload.
 
-Symbols: 0 for level 0, 2j - 1 for +level j, 2j for -level j: an alphabet of A = 2G - 1 for
-a grid of G points (G <= 2048). One static model per payload: symbol counts quantized to
-frequencies summing to M = 2^15 (every present symbol >= 1).
+Symbols: 0 for level 0, 2j - 1 for +level j, 2j for -level j: an alphabet of a = 2G - 1 for
+a grid of G points (G <= 2048). Pair mode (`pairs_for`: an even bucket size d, G <= 8 and
+n >= 2^19 coordinates): coordinates 2i and 2i + 1 form one symbol, a·(first's symbol) +
+(second's symbol), of an alphabet of A = a² (<= 225); a lone last coordinate (n odd) pairs with
+a level 0. Otherwise A = a, a symbol a coordinate. Pairs halve the coder's steps; the table's
+2A bytes are what keeps them to large n, its 1-count floor to small grids. One static model a
+payload: symbol counts quantized to frequencies summing to M = 2^15 (every present symbol >= 1).
 
-Chunks. The n coordinates are cut into Q contiguous chunks, Q the largest power of two <=
-min(8, n // 2^17) (at least 1); chunk c
-holding coordinates [n·c/Q, n·(c+1)/Q): each is coded on its own (the model is shared), so
-encoders and decoders run chunks on threads and each writes a contiguous part of the output.
-Q depends on n alone, never on the machine.
+Chunks. The U symbols (U = n, or ceil(n/2) pairs) are cut into Q contiguous chunks, Q the
+largest power of two <= min(8, n // 2^17) (at least 1); chunk c holding symbols
+[U·c/Q, U·(c+1)/Q): each is coded on its own (the model is shared), so encoders and decoders
+run chunks on threads and each writes a contiguous part of the output. Q depends on n alone,
+never on the machine.
 
 rANS (Duda 2013) with 32-bit states in [L, 2^32), L = 2^16, 16-bit renormalisation. In a chunk
-of m coordinates, coordinate i (counted from the chunk's start) goes to lane i mod K_c, K_c =
+of m symbols, symbol i (counted from the chunk's start) goes to lane i mod K_c, K_c =
 ceil(m / 8192), so a vectorised coder takes <= 8192 steps whatever m is; a chunk's lanes share
 one word stream, read in lane order each step. (Each lane's final state costs 32 bits: 8192
-steps keep that under 0.004 bits a coordinate.)
+steps keep that under 0.004 bits a symbol.)
 
 Layout, with H the header of `wire.py`, B = ceil(n/d) buckets and K = Σ K_c states:
     [header H][the B scales, Rice-coded by `scale_coding.py`: S bytes]
@@ -22,9 +26,9 @@ Layout, with H the header of `wire.py`, B = ceil(n/d) buckets and K = Σ K_c sta
     [K × uint32 final encoder state, chunk by chunk, big-endian]
     [the words of chunk 0, then chunk 1, ...: N × uint16 word, big-endian]
     len = H + S + 2A + 4(Q - 1) + 4K + 2N bytes (the last chunk's count is what is left).
-The decoder checks the table (sums to M), every state and count, and that decoding each chunk
-consumes exactly its words and returns every lane to the encoder's initial state L: a strong
-integrity check.
+The decoder checks the table (sums to M), every state and count, that decoding each chunk
+consumes exactly its words and returns every lane to the encoder's initial state L (a strong
+integrity check), and that a lone last coordinate's partner decodes to level 0.
 
 Two implementations, the same bytes and the same ValueErrors: compiled kernels
 (`entropy_kernels.py`, when `jit.enabled()`: chunks on threads) and the vectorised numpy code
@@ -42,7 +46,8 @@ from .quantize import Grid
 from .wire import Quantized, header, header_nbytes, scale_coefficients
 
 __all__ = ["encode", "encode_keys", "decode", "decode_scaled", "supports", "check_supported",
-           "lanes_for", "chunks_for", "model_nbytes"]
+           "lanes_for", "chunks_for", "model_nbytes", "pairs_for", "alphabet",
+           "code_symbols"]
 
 SB = 15
 M = 1 << SB
@@ -63,24 +68,40 @@ def check_supported(grid: Grid, name: str) -> None:
 
 CHUNK_MIN = 1 << 17  # coordinates per chunk, at least (but one chunk for smaller n)
 MAX_CHUNKS = 8
+PAIR_MIN = 1 << 19  # coordinates from which small grids code pairs
+PAIR_POINTS = 8  # grids of up to this many points code pairs (A <= 225 symbols)
+
+
+def pairs_for(n: int, d: int, points: int) -> bool:
+    """Whether a payload of n coordinates (bucket size d, a grid of `points`) codes pairs."""
+    return d % 2 == 0 and points <= PAIR_POINTS and n >= PAIR_MIN
+
+
+def alphabet(points: int, pairs: bool) -> int:
+    """A, the symbols of the model: 2G - 1, or its square for pairs."""
+    a = 2 * points - 1
+    return a * a if pairs else a
 
 
 def lanes_for(m: int) -> int:
-    """K_c, the lanes of a chunk of m coordinates."""
+    """K_c, the lanes of a chunk of m symbols."""
     return max(1, -(-m // STEPS))
 
 
-def chunks_for(n: int) -> list[tuple[int, int]]:
-    """The Q chunks [lo, hi) of n coordinates (Q: the power of two <= n // 2^17, <= 8)."""
+def chunks_for(n: int, pairs: bool = False) -> list[tuple[int, int]]:
+    """The Q chunks [lo, hi) of the symbols of n coordinates (Q: the power of two <=
+    n // 2^17, <= 8), in symbols: coordinates, or pairs of them."""
     q = min(MAX_CHUNKS, n // CHUNK_MIN)
     q = 1 << (q.bit_length() - 1) if q > 1 else 1  # a power of two: even work on 2^j threads
-    return [(n * c // q, n * (c + 1) // q) for c in range(q)]
+    u = (n + 1) // 2 if pairs else n
+    return [(u * c // q, u * (c + 1) // q) for c in range(q)]
 
 
-def model_nbytes(n: int, points: int) -> int:
+def model_nbytes(n: int, points: int, d: int) -> int:
     """Bytes between the scales and the words: frequency table, chunk word counts, states."""
-    chunks = chunks_for(n)
-    return 2 * (2 * points - 1) + 4 * (len(chunks) - 1) + 4 * sum(
+    pairs = pairs_for(n, d, points)
+    chunks = chunks_for(n, pairs)
+    return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * sum(
         lanes_for(hi - lo) for lo, hi in chunks)
 
 
@@ -89,6 +110,14 @@ def symbols(q: Quantized) -> np.ndarray:
     nz = (idx > 0).to(torch.int16)
     sym = (idx << 1).sub_(nz).add_(q.neg.reshape(-1)[: q.numel])  # 2j - 1 + neg, or 0
     return sym.cpu().numpy()
+
+
+def pair_symbols(sym: np.ndarray, a: int) -> np.ndarray:
+    """The pair symbols a·sym[2i] + sym[2i + 1] (int64 [ceil(n/2)]); a lone last one pairs
+    with 0."""
+    if sym.size % 2:
+        sym = np.append(sym, 0)
+    return sym[0::2].astype(np.int64) * a + sym[1::2]
 
 
 def frequencies(sym: np.ndarray, alphabet: int) -> np.ndarray:
@@ -110,16 +139,19 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     check_supported(grid, "entropy")
     if jit.enabled():
         return _encode_compiled(q, grid, d, max_bytes)
+    n, pairs = q.numel, pairs_for(q.numel, d, grid.size)
     sym = symbols(q)
-    a, n = 2 * grid.size - 1, sym.size
+    if pairs:
+        sym = pair_symbols(sym, 2 * grid.size - 1)
+    a = alphabet(grid.size, pairs)
     freq = frequencies(sym, a)
     cum = np.cumsum(freq) - freq
     scale_block = _scale_block(q.scales)
-    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
+    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size, d)
     if max_bytes is not None and _surely_longer(np.bincount(sym, minlength=a), freq,
-                                                fixed_part, _states(n), max_bytes):
+                                                fixed_part, _states(n, pairs), max_bytes):
         return None
-    coded = [_encode_chunk(sym[lo:hi], freq, cum) for lo, hi in chunks_for(n)]
+    coded = [_encode_chunk(sym[lo:hi], freq, cum) for lo, hi in chunks_for(n, pairs)]
     words = np.concatenate([w for _, w in coded])
     if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
         return None
@@ -145,9 +177,9 @@ def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray):
     return x, np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.int64)
 
 
-def _states(n: int) -> int:
+def _states(n: int, pairs: bool) -> int:
     """K, the final states of all chunks."""
-    return sum(lanes_for(hi - lo) for lo, hi in chunks_for(n))
+    return sum(lanes_for(hi - lo) for lo, hi in chunks_for(n, pairs))
 
 
 def _scale_block(scales: torch.Tensor) -> bytes:
@@ -177,7 +209,7 @@ def _slot_symbols(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _symbol_values(grid: Grid) -> np.ndarray:
-    """Symbol -> sgn·level (float32 [A]): 0, then +level j, -level j for j = 1, 2, ..."""
+    """Symbol -> sgn·level (float32 [2G - 1]): 0, then +level j, -level j for j = 1, 2, ..."""
     lv = grid.tensor().numpy()
     signed = np.zeros(2 * grid.size - 1, np.float32)
     signed[1::2], signed[2::2] = lv[1:], -lv[1:]
@@ -200,51 +232,68 @@ def _split(total: int, n: int) -> list[tuple[int, int]]:
     return threads.split(total, 1 if n < _PAR_MIN else _THREADS)
 
 
-def _key_symbols(points: int) -> np.ndarray:
-    """Symbol of each kernel key 2·idx + neg in [0, 2G): key - (key >= 2), as `symbols`."""
+def code_symbols(points: int, pairs: bool) -> np.ndarray:
+    """The symbol of each kernel code (int64): a key 2·idx + neg in [0, 2G) maps to
+    key - (key >= 2), as `symbols`; a pair's code key0 << `level_keys.pair_shift` | key1 to
+    a·sym(key0) + sym(key1) (codes with a key >= 2G: 0, never met)."""
     key = np.arange(2 * points)
-    return key - (key >= 2)
+    sym = key - (key >= 2)
+    if not pairs:
+        return sym
+    b, a = level_keys.pair_shift(points), 2 * points - 1
+    code = np.arange(1 << (2 * b))
+    first, second = code >> b, code & ((1 << b) - 1)
+    ok = (first < 2 * points) & (second < 2 * points)
+    return np.where(ok, sym[np.minimum(first, 2 * points - 1)] * a
+                    + sym[np.minimum(second, 2 * points - 1)], 0)
 
 
 def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) -> bytes | None:
     """`encode` with the compiled kernels: the same bytes and the same None decisions."""
     try:
-        keys, counts = level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=True)
+        keys, counts = level_keys.of_levels(q.idx, q.neg, q.numel, grid.size, counts=True,
+                                            pairs=pairs_for(q.numel, d, grid.size))
     except ValueError as e:
         raise ValueError(f"entropy: {e}") from None
-    return encode_keys(keys, counts, q.scales, grid, max_bytes)
+    return encode_keys(keys, counts, q.scales, grid, d, max_bytes)
 
 
-def encode_keys(keys: np.ndarray, key_counts: np.ndarray, scales: torch.Tensor, grid: Grid,
-                max_bytes: int | None) -> bytes | None:
-    """The payload of the n keys (`level_keys`: 2·level + sign, valid) whose counts are
-    key_counts (int64 [2G]), with these bucket scales; chunks rANS-coded on threads (compiled
-    kernels). None when longer than max_bytes."""
+def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor, grid: Grid,
+                d: int, max_bytes: int | None) -> bytes | None:
+    """The payload of the n keys (`level_keys`: 2·level + sign, valid) whose code counts are
+    code_counts (int64, by `code_symbols`' code: `level_keys` counts with
+    pairs=`pairs_for(n, d, G)`), with these bucket scales; chunks rANS-coded on threads
+    (compiled kernels). None when longer than max_bytes."""
     check_supported(grid, "entropy")
-    n, a = keys.size, 2 * grid.size - 1
+    n, pairs = keys.size, pairs_for(keys.size, d, grid.size)
+    a = alphabet(grid.size, pairs)
     scale_block = _scale_block(scales)
-    key_sym = _key_symbols(grid.size)
+    code_sym = code_symbols(grid.size, pairs)
     counts = np.zeros(a, np.int64)
-    np.add.at(counts, key_sym, key_counts)
-    freq = _table(counts, n)
+    np.add.at(counts, code_sym, code_counts)
+    freq = _table(counts, (n + 1) // 2 if pairs else n)
     cum = np.cumsum(freq) - freq
-    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size)
-    limit = n  # words; each coordinate emits at most one
+    fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size, d)
+    chunks = chunks_for(n, pairs)
+    limit = chunks[-1][1]  # words; each symbol emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
-        if _surely_longer(counts, freq, fixed_part, _states(n), max_bytes):
+        if _surely_longer(counts, freq, fixed_part, _states(n, pairs), max_bytes):
             return None
         limit = min(limit, (max_bytes - fixed_part) // 2)
         if limit < 0:
             return None
-    ftab, ctab = freq[key_sym], cum[key_sym]
-    chunks = chunks_for(n)
+    ftab, ctab = freq[code_sym], cum[code_sym]
+    per, shift = (2, level_keys.pair_shift(grid.size)) if pairs else (1, 0)
 
     def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
         coded = []
         for lo, hi in chunks[c0:c1]:
             x = np.empty(lanes_for(hi - lo), np.int64)
-            buf = np.empty(min(limit, hi - lo), np.uint16)  # a word a coordinate at most
-            got = entropy_kernels.encode(keys[lo:hi], ftab, ctab, x, buf, limit)
+            buf = np.empty(min(limit, hi - lo), np.uint16)  # a word a symbol at most
+            part = keys[per * lo:per * hi]
+            if part.size % per:  # a lone last coordinate: its partner's key is 0
+                part = np.append(part, part.dtype.type(0))
+            got = entropy_kernels.encode(part, shift, ftab, ctab, x, buf, limit)
             coded.append((x, buf, got))
         return coded
 
@@ -265,39 +314,53 @@ def encode_keys(keys: np.ndarray, key_counts: np.ndarray, scales: torch.Tensor, 
 def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid: Grid,
                      scales: np.ndarray, d: int) -> torch.Tensor:
     """Each chunk's words decoded by the compiled kernel (table, counts and states checked;
-    streams: (lo, hi, states int64, word byte offset, word count) per chunk), chunks on
-    threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones give the
-    levels); ValueError as the vectorised path."""
-    tab, values = np.empty(M, np.uint32), np.empty(M, np.float32)
-    entropy_kernels.slot_tables(freq, _symbol_values(grid), tab, values)
-    coeff = np.empty(numel, np.float32)
+    streams: (lo, hi, states int64, word byte offset, word count) per chunk, in symbols),
+    chunks on threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones
+    give the levels); ValueError as the vectorised path."""
+    pairs = pairs_for(numel, d, grid.size)
+    cum, slot_sym = _slot_symbols(freq)
+    symtab = slot_sym.astype(np.uint8 if freq.size <= 256 else np.uint16)
+    fs, cs = freq.astype(np.uint32), cum.astype(np.uint32)
+    signed = _symbol_values(grid)
+    if pairs:
+        pair = np.arange(freq.size)
+        v0, v1, per = signed[pair // signed.size], signed[pair % signed.size], 2
+    else:
+        v0, v1, per = signed, None, 1
+    coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length
 
     def dec(c0, c1):  # chunks [c0, c1): an error message or None each
         verdicts = []
         for lo, hi, states, woff, nwords in streams[c0:c1]:
             # native (maybe unaligned) uint16 view, byte-swapped in the kernel
             words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
-            x = states.astype(np.uint32)
-            ptr = entropy_kernels.decode(words, tab, values, x, coeff[lo:hi], scales, lo, d)
+            x, last = states.astype(np.uint32), np.zeros(1, np.int64)
+            ptr = entropy_kernels.decode(words, symtab, fs, cs, v0, v1, x,
+                                         coeff[per * lo:per * hi], scales, per * lo, d, last)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
                 x != L).any() else None)
-        return verdicts
+        return verdicts, last[0]
 
-    for error in [v for part in _run(dec, _split(len(streams), numel)) for v in part]:
+    parts = _run(dec, _split(len(streams), numel))
+    for error in [v for verdicts, _ in parts for v in verdicts]:
         if error:  # the first chunk's error, as the vectorised path meets it
             raise ValueError(error)
-    return torch.from_numpy(coeff)
+    if pairs and numel % 2 and parts[-1][1] % signed.size:
+        raise ValueError(_LONE_PARTNER)
+    return torch.from_numpy(coeff[:numel])
 
 
 _RAN_OUT = "corrupt or truncated payload: the rANS word stream ran out"
 _NOT_INITIAL = "corrupt payload: the rANS stream does not decode to its initial state"
+_LONE_PARTNER = "corrupt payload: the lone last coordinate's partner is not level 0"
 
 
-def _streams(payload: bytes, numel: int, off: int, a: int) -> list[tuple]:
-    """The chunks' streams after the frequency table at byte off: (lo, hi, final states
-    int64 [K_c], byte offset of the words, word count) each; ValueError if malformed."""
-    chunks = chunks_for(numel)
-    q, k = len(chunks), _states(numel)
+def _streams(payload: bytes, numel: int, off: int, a: int, pairs: bool) -> list[tuple]:
+    """The chunks' streams after the frequency table (a symbols) at byte off: (lo, hi, final
+    states int64 [K_c], byte offset of the words, word count) each, lo and hi in symbols;
+    ValueError if malformed."""
+    chunks = chunks_for(numel, pairs)
+    q, k = len(chunks), _states(numel, pairs)
     woff = off + 2 * a + 4 * (q - 1) + 4 * k
     if len(payload) < woff:
         raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table, counts "
@@ -323,14 +386,15 @@ def _parse(payload: bytes, numel: int, d: int, grid: Grid):
     """(scales float32 [B], frequency table int64 [A], `_streams`), all checked."""
     check_supported(grid, "entropy")
     scales, off = scale_coding.decode(payload, header_nbytes(numel), -(-numel // d))
-    a = 2 * grid.size - 1
+    pairs = pairs_for(numel, d, grid.size)
+    a = alphabet(grid.size, pairs)
     if len(payload) < off + 2 * a:
         raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table needs "
                          f"{off + 2 * a}")
     freq = np.frombuffer(payload, ">u2", count=a, offset=off).astype(np.int64)
     if freq.sum() != M:
         raise ValueError(f"corrupt payload: symbol frequencies sum to {freq.sum()}, not {M}")
-    return scales, freq, _streams(payload, numel, off, a)
+    return scales, freq, _streams(payload, numel, off, a, pairs)
 
 
 def decode(payload: bytes, numel: int, d: int, grid: Grid):
@@ -340,10 +404,15 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
         ones = np.ones(scales.size, np.float32)  # levels times 1.0: the levels, exactly
         return scales, _decode_compiled(payload, numel, streams, freq, grid, ones, d)
     cum, lut = _slot_symbols(freq)
-    sym = np.empty(numel, np.int64)
+    sym = np.empty(streams[-1][1], np.int64)
     for lo, hi, states, woff, nwords in streams:
         words = np.frombuffer(payload, ">u2", count=nwords, offset=woff).astype(np.int64)
         sym[lo:hi] = _decode_chunk(words, states.copy(), freq, cum, lut, hi - lo)
+    if pairs_for(numel, d, grid.size):
+        a = 2 * grid.size - 1
+        if numel % 2 and sym[-1] % a:
+            raise ValueError(_LONE_PARTNER)
+        sym = np.stack([sym // a, sym % a], 1).reshape(-1)[:numel]
     return scales, torch.from_numpy(_symbol_values(grid)[sym])
 
 

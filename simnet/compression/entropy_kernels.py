@@ -3,14 +3,16 @@ and their histogram come from `level_keys.py`).
 
 They walk the same interleaved-rANS stream as the vectorised code of `entropy.py` (whose
 docstring is the format's spec) in compiled loops and produce exactly its bytes: within a
-chunk of n coordinates, coordinate i in lane i mod K, step t = i // K, 32-bit states in
-[L, 2^32), 16-bit words. Units: n, K and positions count coordinates; word counts and word
-buffers count 16-bit words.
+chunk of n symbols, symbol i in lane i mod K, step t = i // K, 32-bit states in
+[L, 2^32), 16-bit words. Units: n, K and lane positions count symbols (a coordinate each, or
+a pair of coordinates); word counts and word buffers count 16-bit words.
 
-Keys. The kernels index their tables by key = 2·idx + neg (level index, sign bit), which
-`entropy.py` maps to the symbol 2·idx - (idx > 0) + neg of `entropy.symbols` (key - (key >= 2)):
-no symbol arithmetic per coordinate. Keys lie in [0, 2G) for a grid of G points: uint8 arrays
-up to G = 128, uint16 beyond.
+Codes. The encoder indexes its tables by a code: the key 2·idx + neg (level index, sign
+bit) of a coordinate, which `entropy.py` maps to the symbol 2·idx - (idx > 0) + neg of
+`entropy.symbols` (key - (key >= 2)); or, in pair mode, the two keys of coordinates 2i, 2i + 1
+side by side (key0 << shift | key1), mapped to the pair's symbol. No symbol arithmetic per
+coordinate. The decoder maps a slot to its symbol (one small table: L1/L2-resident), then the
+symbol to its frequency, first slot and signed level(s).
 
 Word order. The encoder runs the steps t = T-1 .. 0 backwards; the stream holds step 0's words
 first, and within a step the words of the lanes that renormalise, in ascending lane order. Per
@@ -47,26 +49,45 @@ DECODE_RAN_OUT = 1  # a step needs more words than the stream has left
 U = np.uint64
 
 
-@jit.kernel
-def encode(keys, ftab, ctab, x, words, limit):
-    """rANS-encode one chunk, the n = len(keys) coordinates in K = len(x) lanes; returns the
-    word count, or -1 as soon as it exceeds `limit`.
+@jit.inline
+def _push(state, j, code, top, inv, ftab, ctab, chunk, got):
+    """Encode the symbol of `code` into lane j's state; its renormalisation word goes to
+    chunk[got]. Returns the new got."""
+    xs = np.int64(state[U(j)])
+    # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free: the low
+    # word is always stored, and kept if the count moves past it
+    need = np.int64(xs >= top[code])
+    chunk[U(got)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
+    xs >>= need << 4
+    quo = np.int64(xs * inv[code] + ROUND_UP)  # = xs // f, see the module docstring
+    state[U(j)] = (quo << SB) + (xs - quo * ftab[code]) + ctab[code]
+    return got + need
 
-    keys: `level_keys` keys, every one valid. ftab, ctab: int64 [2G], by key: the frequency f
-    (summing to M over symbols, >= 1 for every key present) and the cumulative frequency of
-    the key's symbol. x: int64 [K], receives the lanes' final states. words: uint16, at least
-    min(count, limit) long; step t's words (byte-swapped: their bytes are the big-endian
-    stream), in lane order, land just before step t + 1's, so that the words fill the tail
-    words[len - count:].
+
+@jit.kernel
+def encode(keys, shift, ftab, ctab, x, words, limit):
+    """rANS-encode one chunk in K = len(x) lanes; returns the word count, or -1 as soon as it
+    exceeds `limit`.
+
+    keys: `level_keys` keys of the chunk's coordinates, every one valid. shift = 0: each key is
+    a symbol, its code the key; shift > 0 (pairs; len(keys) even): the symbol of coordinates
+    2i, 2i + 1 has the code keys[2i] << shift | keys[2i + 1]. ftab, ctab: int64, by code: the
+    frequency f (summing to M over symbols, >= 1 for every code present) and the cumulative
+    frequency of the code's symbol. x: int64 [K], receives the lanes' final states. words:
+    uint16, at least min(count, limit) long; step t's words (byte-swapped: their bytes are the
+    big-endian stream), in lane order, land just before step t + 1's, so that the words fill
+    the tail words[len - count:].
     """
-    nkeys = ftab.size
-    top = np.empty(nkeys, np.int64)  # renormalise while x >= f << TOP_SHIFT
-    inv = np.empty(nkeys, np.float64)  # fl(1/f); 0 for absent keys (never used)
-    for key in range(nkeys):
-        f = ftab[U(key)]
-        top[U(key)] = f << TOP_SHIFT
-        inv[U(key)] = 1.0 / f if f > 0 else 0.0
-    n, k = keys.size, x.size
+    ncodes = ftab.size
+    top = np.empty(ncodes, np.int64)  # renormalise while x >= f << TOP_SHIFT
+    inv = np.empty(ncodes, np.float64)  # fl(1/f); 0 for absent codes (never used)
+    for code in range(ncodes):
+        f = ftab[U(code)]
+        top[U(code)] = f << TOP_SHIFT
+        inv[U(code)] = 1.0 / f if f > 0 else 0.0
+    n = keys.size if shift == 0 else keys.size // 2  # symbols
+    k = x.size
+    sh = U(shift)
     state = np.full(k, L, np.uint32)  # (32-bit: cache-friendly)
     chunk = np.empty(k, np.uint16)  # one step's words, in lane order
     steps = (n + k - 1) // k
@@ -75,18 +96,14 @@ def encode(keys, ftab, ctab, x, words, limit):
     for t in range(steps - 1, -1, -1):
         lo = t * k
         got = 0
-        for j in range(min(k, n - lo)):
-            i = U(lo + j)
-            key = U(keys[i])
-            xs = np.int64(state[U(j)])
-            # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free:
-            # the low word is always stored, and kept if the count moves past it
-            need = np.int64(xs >= top[key])
-            chunk[U(got)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
-            got += need
-            xs >>= need << 4
-            quo = np.int64(xs * inv[key] + ROUND_UP)  # = xs // f, see the module docstring
-            state[U(j)] = (quo << SB) + (xs - quo * ftab[key]) + ctab[key]
+        if shift == 0:  # (two loops: no test per symbol)
+            for j in range(min(k, n - lo)):
+                got = _push(state, j, U(keys[U(lo + j)]), top, inv, ftab, ctab, chunk, got)
+        else:
+            for j in range(min(k, n - lo)):
+                i = 2 * (lo + j)
+                code = (U(keys[U(i)]) << sh) | U(keys[U(i + 1)])
+                got = _push(state, j, code, top, inv, ftab, ctab, chunk, got)
         total += got
         if total > limit:
             return -1
@@ -99,60 +116,61 @@ def encode(keys, ftab, ctab, x, words, limit):
 
 
 @jit.kernel
-def decode(words, tab, values, x, coeff, scales, first, d):
-    """rANS-decode one chunk of len(coeff) coordinates into coeff, each times its bucket's
-    scale; returns the words consumed, or -DECODE_RAN_OUT. (A zero scale would hide a nonzero
-    level: callers check those buckets.)
+def decode(words, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
+    """rANS-decode one chunk into coeff, each coordinate times its bucket's scale; returns the
+    words consumed, or -DECODE_RAN_OUT. (A zero scale would hide a nonzero level: callers
+    check those buckets.)
 
-    words: uint16, the chunk's stream read natively (byte-swapped: it is big-endian). tab: uint32 [M], slot -> f | (slot - cum) << 16 of the slot's symbol (freq
-    summing to M). values: float32 [M], slot -> the symbol's signed level. x: uint32 [K]
-    states (initially the payload's, >= L), updated. scales: float32 [B]; the chunk's coordinate i is the gradient's
-    first + i, in bucket (first + i) // d. The caller checks the end: all words consumed,
+    words: uint16, the chunk's stream read natively (byte-swapped: it is big-endian).
+    symtab: uint8 or uint16 [M], slot -> symbol; fs, cs: uint32, by symbol: its frequency and
+    first slot; v0: float32, by symbol: the signed level of its (first) coordinate; v1: None
+    (a symbol a coordinate: len(coeff) symbols), or the signed level of a pair's second
+    coordinate (len(coeff) / 2 symbols, coeff of even length). x: uint32 [K] states
+    (initially the payload's, >= L), updated. scales: float32 [B]; coeff[i] is the gradient's
+    coordinate first + i, in bucket (first + i) // d (pairs: first and d even). last: int64
+    [1], receives the chunk's last symbol. The caller checks the end: all words consumed,
     every state back at L.
     """
-    n, nwords = coeff.size, words.size
+    ps = 0 if v1 is None else 1  # log2 of the coordinates a symbol
+    n, nwords = coeff.size >> ps, words.size
     k = x.size
     lanes = np.empty(k, np.int64)  # the lanes of a step that take a word
     ptr = 0
+    s = U(0)
+    b = first // d  # the bucket of the symbol at hand; it ends before chunk coordinate bend
+    bend = (b + 1) * d - first  # (walked forward: no division per step)
     for t in range((n + k - 1) // k):
         lo = t * k
         width = min(n - lo, k)
         need = 0  # lanes of this step that take a word
         j = 0
-        while j < width:  # the step's coordinates, a bucket's piece at a time
-            b = (first + lo + j) // d
-            end = min(width, (b + 1) * d - first - lo)
+        while j < width:  # the step's symbols, a bucket's piece at a time
+            while (lo + j) << ps >= bend:
+                b += 1
+                bend += d
+            end = min(width, (bend >> ps) - lo)  # (pairs: d and first even, so bend is)
             scale = scales[U(b)]
             for i in range(j, end):
                 xs = x[U(i)]
-                slot = xs & (M - 1)
-                e = tab[U(slot)]
-                v = values[U(slot)]
-                coeff[U(lo + i)] = v * scale
-                xs = (e & 0xFFFF) * (xs >> SB) + (e >> 16)
+                slot = xs & np.uint32(M - 1)
+                s = U(symtab[U(slot)])
+                if v1 is None:
+                    coeff[U(lo + i)] = v0[s] * scale
+                else:
+                    coeff[U(2 * (lo + i))] = v0[s] * scale
+                    coeff[U(2 * (lo + i) + 1)] = v1[s] * scale
+                xs = fs[s] * (xs >> np.uint32(SB)) + slot - cs[s]
                 x[U(i)] = xs
                 lanes[U(need)] = i  # kept if the count moves past it (need <= i < K)
-                need += np.int64(xs < L)
+                need += np.int64(xs < np.uint32(L))
             j = end
         if need > nwords - ptr:
             return -DECODE_RAN_OUT
         for r in range(need):  # in lane order, as the encoder emitted them
             j = U(lanes[U(r)])
             w = np.uint32(words[U(ptr + r)])
-            x[j] = (x[j] << 16) | ((w & 0xFF) << 8) | (w >> 8)
+            x[j] = (x[j] << np.uint32(16)) | ((w & np.uint32(0xFF)) << np.uint32(8)) \
+                | (w >> np.uint32(8))
         ptr += need
+    last[0] = s
     return ptr
-
-
-@jit.kernel
-def slot_tables(freq, signed, tab, values):
-    """The decoder's tables of a frequency table freq (int64 [A], summing to M): tab[slot] =
-    f | (slot - cum) << 16 and values[slot] = signed[symbol] (float32), for the symbol whose
-    slots [cum, cum + f) hold slot."""
-    slot = 0
-    for a in range(freq.size):
-        f = freq[U(a)]
-        for r in range(f):
-            tab[U(slot)] = np.uint32(f | (r << 16))
-            values[U(slot)] = signed[U(a)]
-            slot += 1

@@ -1,5 +1,6 @@
 """Level keys: each coordinate's (level index, sign) as one small integer key = 2·level +
-sign, and their counts, for the compiled coders (`entropy`, and `elias` outside its fused
+sign, and their counts (or the counts of pairs of keys, the codes of `entropy`'s pair mode),
+for the compiled coders (`entropy`, and `elias` outside its fused
 encoder). From the quantizer's level indices and signs (`of_levels`), or rounded from the
 gradient on the way (`of_rounding`: stochastic rounding, keys and counts in one pass, a block
 at a time, no full-size index or sign arrays). Keys lie in [0, 2G) for a grid of G points.
@@ -13,7 +14,7 @@ import torch
 from . import jit, threads
 from .round_kernels import BLOCK, round_from, scratch
 
-__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges"]
+__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "pair_shift"]
 
 U = np.uint64
 _PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
@@ -24,9 +25,12 @@ def dtype_for(points: int):
     return np.uint8 if 2 * points <= 1 << 8 else np.uint16 if 2 * points <= 1 << 16 else np.uint32
 
 
-def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts: bool):
-    """(keys [n], key counts int64 [2G] or None) of the first n level indices and signs (any
-    shape); ValueError (naming the first bad coordinate) for a level outside the grid."""
+def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts: bool,
+              pairs: bool = False):
+    """(keys [n], counts int64 or None) of the first n level indices and signs (any shape):
+    with `counts`, of the keys ([2G]) or, with `pairs`, of the pair codes of coordinates 2i,
+    2i + 1 (`pair_histogram`); ValueError (naming the first bad coordinate) for a level
+    outside the grid."""
     idx = idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32
     neg = neg.detach().reshape(-1).cpu().numpy()
     if idx.size < n or neg.size < n:
@@ -38,15 +42,28 @@ def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts:
         if bad >= 0:
             raise ValueError(f"coordinate {bad} has level index {int(idx[bad])} and sign "
                              f"{bool(neg[bad])}, outside the grid of {points} points")
-        if not counts:
-            return None
+        return _counts(keys, lo, hi, points, pairs) if counts else None
+
+    parts = threads.split(-(-n // 2), 1 if n < _PAR_MIN else threads.THREADS)  # even starts
+    parts = threads.run_ranges("simnet-keys", job, [(2 * a, min(2 * b, n)) for a, b in parts])
+    return keys, (sum(parts) if counts else None)
+
+
+def _counts(keys: np.ndarray, lo: int, hi: int, points: int, pairs: bool) -> np.ndarray:
+    """The counts of keys [lo, hi) (lo even for pairs): of keys, or of pair codes."""
+    if not pairs:
         kc = np.empty(2 * points, np.int64)
         histogram(keys, lo, hi, kc)
         return kc
+    shift = pair_shift(points)
+    kc = np.empty(1 << (2 * shift), np.int64)
+    pair_histogram(keys, lo, hi, shift, kc)
+    return kc
 
-    parts = threads.run_ranges("simnet-keys", job,
-                               threads.split(n, 1 if n < _PAR_MIN else threads.THREADS))
-    return keys, (sum(parts) if counts else None)
+
+def pair_shift(points: int) -> int:
+    """Bits of a key of a grid of `points`: a pair's code is key0 << pair_shift | key1."""
+    return (2 * points - 1).bit_length()
 
 
 def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
@@ -57,15 +74,17 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
 
 
 def of_rounding(x: np.ndarray, scales: np.ndarray, seed: int, d: int, fast: tuple[int, int],
-                points: int):
-    """(keys [n], key counts int64 [2G]) of the flat float32 gradient x rounded with the
-    uniforms of stream `seed` (`round_kernels.quantize_rows`' levels, bit for bit). scales:
-    float32 [B], checked; fast: the kernels' (grid code, s)."""
+                points: int, pairs: bool = False):
+    """(keys [n], counts int64) of the flat float32 gradient x rounded with the uniforms of
+    stream `seed` (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys
+    ([2G]), or with `pairs` of the pair codes (as `of_levels`). scales: float32 [B], checked;
+    fast: the kernels' (grid code, s)."""
     keys = np.empty(x.size, dtype_for(points))
+    shift = pair_shift(points) if pairs else 0
 
     def job(b0, b1):
-        kc = np.empty(2 * points, np.int64)
-        round_keys(x, scales, seed, d, *fast, b0, b1, keys, kc)
+        kc = np.empty(1 << (2 * shift) if pairs else 2 * points, np.int64)
+        round_keys(x, scales, seed, d, *fast, b0, b1, keys, shift, kc)
         return kc
 
     parts = 1 if x.size < _PAR_MIN else threads.THREADS
@@ -113,6 +132,34 @@ def histogram(keys, lo, hi, counts):
     return bad
 
 
+@jit.inline
+def _tally_pairs(keys, lo, hi, shift, c0, c1):
+    """Add the pair codes keys[i] << shift | keys[i + 1] of i = lo, lo + 2, ... < hi (lo
+    even; a lone last key pairs with 0) to two sub-histograms; keys valid."""
+    sh = U(shift)
+    i = lo
+    while i + 4 <= hi:
+        c0[(U(keys[U(i)]) << sh) | U(keys[U(i + 1)])] += 1
+        c1[(U(keys[U(i + 2)]) << sh) | U(keys[U(i + 3)])] += 1
+        i += 4
+    if i + 2 <= hi:
+        c0[(U(keys[U(i)]) << sh) | U(keys[U(i + 1)])] += 1
+        i += 2
+    if i < hi:
+        c0[U(keys[U(i)]) << sh] += 1
+
+
+@jit.kernel
+def pair_histogram(keys, lo, hi, shift, counts):
+    """Counts of the pair codes of coordinates [lo, hi) (lo even; keys valid) into counts
+    (int64 [2^(2·shift)], overwritten)."""
+    c0 = np.zeros(counts.size, np.int64)
+    c1 = np.zeros(counts.size, np.int64)
+    _tally_pairs(keys, lo, hi, shift, c0, c1)
+    for code in range(counts.size):
+        counts[U(code)] = c0[U(code)] + c1[U(code)]
+
+
 @jit.kernel
 def keys_of(idx, neg, points, lo, hi, keys):
     """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
@@ -127,11 +174,12 @@ def keys_of(idx, neg, points, lo, hi, keys):
 
 
 @jit.kernel
-def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
+def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, shift, counts):
     """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
-    scales[b]; the last may be cut short) as `round_kernels.quantize_rows` does, writing each
-    coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and their counts to counts
-    (int64 [2G], overwritten): quantize + keys + histogram in one pass, a block at a time."""
+    scales[b]; the last may be cut short; b0·d even) as `round_kernels.quantize_rows` does,
+    writing each coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and counts
+    (int64, overwritten): of the keys ([2G]) with shift = 0, else of the pair codes
+    ([2^(2·shift)]). Quantize + keys + histogram in one pass, a block at a time."""
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs, idx, neg = scratch()
@@ -140,11 +188,14 @@ def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, counts):
     c1 = np.zeros(nkeys, np.int64)
     c2 = np.zeros(nkeys, np.int64)
     c3 = np.zeros(nkeys, np.int64)
-    for start in range(first, n, BLOCK):
+    for start in range(first, n, BLOCK):  # (BLOCK even: pairs never straddle blocks)
         m = min(BLOCK, n - start)
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
-        _tally(keys, start, start + m, c0, c1, c2, c3)  # (rounded levels lie in the grid)
+        if shift == 0:  # (rounded levels lie in the grid)
+            _tally(keys, start, start + m, c0, c1, c2, c3)
+        else:
+            _tally_pairs(keys, start, start + m, shift, c0, c1)
     for key in range(nkeys):
         counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]

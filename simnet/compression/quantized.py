@@ -228,10 +228,11 @@ class GridQuantizer(Compressor):
             scales, seed, d = self._scales_unpadded(x), stream_seed(generator), self.bucket_size
             if self.encoding == "elias":
                 return elias.encode_rounding(x.numpy(), scales, seed, d, fast, self.grid)
-            keys, counts = level_keys.of_rounding(x.numpy(), scales.numpy(), seed, d, fast,
-                                                  self.grid.size)
+            keys, counts = level_keys.of_rounding(
+                x.numpy(), scales.numpy(), seed, d, fast, self.grid.size,
+                pairs=entropy.pairs_for(x.numel(), d, self.grid.size))
             if self.encoding == "entropy":
-                return entropy.encode_keys(keys, counts, scales, self.grid, None)
+                return entropy.encode_keys(keys, counts, scales, self.grid, d, None)
             return wire.encode_auto(keys, counts, scales, d, self.grid)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())

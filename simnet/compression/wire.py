@@ -137,7 +137,8 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
     if fmt == "entropy":
         return entropy.encode(q, grid, d)
     if fmt == "auto" and jit.enabled():
-        keys, counts = elias.keys_of(q, grid, d, counts=True)
+        keys, counts = elias.keys_of(q, grid, d, counts=True,
+                                     pairs=entropy.pairs_for(q.numel, d, grid.size))
         return encode_auto(keys, counts, q.scales, d, grid)
     if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
         fixed_n = fixed_nbytes(q.numel, d, grid)
@@ -152,16 +153,17 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
 
 def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: int,
                 grid: Grid) -> bytes:
-    """`auto` from the n coordinates' keys and their counts (`level_keys`; compiled kernels):
-    the decisions of `encode`'s, sizes first and only the winner written; ties: fixed, then
-    elias."""
+    """`auto` from the n coordinates' keys and the counts `entropy.encode_keys` takes
+    (`level_keys`; compiled kernels): the decisions of `encode`'s, sizes first and only the
+    winner written; ties: fixed, then elias."""
     from . import elias, entropy  # noqa: PLC0415 (they import this module)
 
     n = keys.size
     fixed_n = fixed_nbytes(n, d, grid)
     el = elias.Prepared.of_keys(keys, scales, grid, d)
     if entropy.supports(grid):
-        alt = entropy.encode_keys(keys, counts, scales, grid, max_bytes=min(fixed_n, el.nbytes) - 1)
+        alt = entropy.encode_keys(keys, counts, scales, grid, d,
+                                  max_bytes=min(fixed_n, el.nbytes) - 1)
         if alt is not None:
             return alt
     if el.nbytes < fixed_n:

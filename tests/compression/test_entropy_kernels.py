@@ -139,25 +139,56 @@ def test_chunks_depend_on_n_alone():
         assert max(hi - lo for lo, hi in chunks) - min(hi - lo for lo, hi in chunks) <= 1
 
 
-def chunked(monkeypatch, threads: int = 2):
-    """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n."""
+def test_pair_mode_depends_on_n_d_and_the_grid():
+    assert entropy.pairs_for(2**19, 512, 8) and entropy.pairs_for(2**19 + 1, 2, 2)
+    assert not entropy.pairs_for(2**19 - 1, 512, 8)  # the table's 450 bytes: large n only
+    assert not entropy.pairs_for(2**19, 511, 8)  # a pair must not straddle two buckets
+    assert not entropy.pairs_for(2**19, 512, 9)  # (2·9 - 1)² symbols: too many 1-count floors
+    assert entropy.alphabet(8, True) == 15**2 and entropy.alphabet(8, False) == 15
+    n = 10**6 + 1  # pair chunks: the chunk count of n, over ceil(n / 2) pairs
+    pairs = entropy.chunks_for(n, pairs=True)
+    assert len(pairs) == len(entropy.chunks_for(n)) and pairs[-1][1] == (n + 1) // 2
+    assert entropy.model_nbytes(n, 8, 512) == 2 * 225 + 4 * 3 + 4 * sum(
+        entropy.lanes_for(hi - lo) for lo, hi in pairs)
+
+
+def test_pair_codes_map_to_pair_symbols():
+    """`code_symbols`: a pair's code key0 << shift | key1 -> a·sym(key0) + sym(key1)."""
+    points = 5  # keys 0..9 (key 1, a negative zero, never occurs), 4 bits each
+    table = entropy.code_symbols(points, pairs=True)
+    assert table.size == 256
+    sym = lambda key: key - (key >= 2)  # noqa: E731
+    for k0 in range(10):
+        for k1 in range(10):
+            assert table[k0 << 4 | k1] == 9 * sym(k0) + sym(k1)
+
+
+def chunked(monkeypatch, threads: int = 2, pairs: bool = False):
+    """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n; with
+    `pairs`, pair mode from 1000 coordinates."""
     monkeypatch.setattr(entropy, "CHUNK_MIN", 1000)
     monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
     monkeypatch.setattr(entropy, "_THREADS", threads)
+    if pairs:
+        monkeypatch.setattr(entropy, "PAIR_MIN", 1000)
 
 
+@pytest.mark.parametrize("pairs", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("method,n,d", [("qsgd", 8000, 64), ("nuqsgd", 20_011, 7),
-                                        ("qsgdinf", 70_001, 512), ("qsgd", 3999, 1)])
-def test_chunked_payloads(monkeypatch, threads, method, n, d):
-    """Several chunks, each with its own lanes and words, on 1-3 threads: both paths give
-    the same bytes, of the layout's length, and decode to what `fixed` decodes to."""
-    chunked(monkeypatch, threads)
+                                        ("qsgdinf", 70_001, 512), ("qsgd", 3999, 1),
+                                        ("qsgd", 20_011, 2), ("qsgdinf", 9_999, 64)])
+def test_chunked_payloads(monkeypatch, pairs, threads, method, n, d):
+    """Several chunks, each with its own lanes and words, on 1-3 threads, a symbol a
+    coordinate or (pairs, d even) a pair, odd n's lone last coordinate included: both paths
+    give the same bytes, of the layout's length, and decode to what `fixed` decodes to."""
+    chunked(monkeypatch, threads, pairs)
     c, q = quantized(method, n, seed=n, d=d, zero_frac=0.3)
+    assert entropy.pairs_for(n, d, c.grid.size) == (pairs and d % 2 == 0)
     fast, slow = encode_both(c, q)
     assert fast == slow and len(entropy.chunks_for(n)) > 1
     words = (len(fast) - wire.header_nbytes(n) - len(scale_coding.encode(q.scales.numpy()))
-             - entropy.model_nbytes(n, c.grid.size))
+             - entropy.model_nbytes(n, c.grid.size, d))
     assert words >= 0 and words % 2 == 0
     assert_same_decode(*decode_both(c, fast, n))
     want = torch.where(q.neg, -c.grid.tensor()[q.idx.long()], c.grid.tensor()[q.idx.long()])
@@ -167,22 +198,23 @@ def test_chunked_payloads(monkeypatch, threads, method, n, d):
 
 
 @functools.lru_cache(maxsize=None)
-def chunked_payload(method: str, n: int, levels: int):
+def chunked_payload(method: str, n: int, levels: int, pairs: bool):
     """(compressor, payload) under `chunked` (the caller's patch): made once per case."""
     c, q = quantized(method, n, seed=n, levels=levels, zero_frac=0.5)
     return c, entropy.encode(q, c.grid, c.bucket_size)
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(st.data())
 def test_corrupted_chunked_payloads_agree(data):
-    """Flipped bits anywhere in a several-chunk payload (word counts and states included):
-    both paths reach the same value or the same ValueError."""
+    """Flipped bits anywhere in a several-chunk payload (word counts and states included),
+    a symbol a coordinate or a pair: both paths reach the same value or the same ValueError."""
     with pytest.MonkeyPatch.context() as mp:
-        chunked(mp)
+        pairs = data.draw(st.booleans())
+        chunked(mp, pairs=pairs)
         n = data.draw(st.sampled_from([2000, 4001]))
         c, payload = chunked_payload(data.draw(st.sampled_from(METHODS)), n,
-                                     data.draw(st.sampled_from([1, 7])))
+                                     data.draw(st.sampled_from([1, 7])), pairs)
         payload = bytearray(payload)
         for _ in range(data.draw(st.integers(1, 3))):
             payload[data.draw(st.integers(0, len(payload) - 1))] ^= 1 << data.draw(
@@ -204,6 +236,29 @@ def test_a_level_in_a_zero_scale_bucket_is_an_error(monkeypatch, n):
     for path in (True, False):
         with pytest.raises(ValueError, match="zero scale has nonzero levels"):
             on_path(path, lambda: c.decode(payload, n))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_lone_coordinates_partner_must_be_zero(monkeypatch, threads):
+    """Odd n in pair mode: the last coordinate pairs with a level 0. The payload of n + 1
+    coordinates whose last is nonzero, read as one of n (the same pairs, chunks and lanes),
+    must fail on both paths with the same message, not drop the level silently."""
+    chunked(monkeypatch, threads, pairs=True)
+    n = 4001
+    c, q = quantized("qsgd", n + 1, seed=5)
+    q.idx.view(-1)[n] = 3  # the coordinate past n: a nonzero partner
+    payload = entropy.encode(q, c.grid, c.bucket_size)
+    assert wire.header_nbytes(n) == wire.header_nbytes(n + 1)
+    forged = wire.header("entropy", n) + payload[wire.header_nbytes(n + 1):]
+    fast, slow = decode_both(c, forged, n)
+    assert fast == slow == ("error", entropy._LONE_PARTNER)
+    q.idx.view(-1)[n] = 0  # with a zero partner the same forgery is the payload of n
+    payload = entropy.encode(q, c.grid, c.bucket_size)
+    forged = wire.header("entropy", n) + payload[wire.header_nbytes(n + 1):]
+    fast, slow = decode_both(c, forged, n)
+    assert_same_decode(fast, slow)
+    lv = c.grid.tensor()[q.idx.reshape(-1)[:n].long()]
+    assert torch.equal(fast[2], torch.where(q.neg.reshape(-1)[:n], -lv, lv))
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

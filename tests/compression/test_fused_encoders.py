@@ -53,6 +53,18 @@ def test_entropy_in_several_chunks(method, n, d):
     assert_fused_matches_oracle(method, n, d, encoding="entropy", bits=4)
 
 
+@pytest.mark.parametrize("encoding", ["entropy", "auto"])
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
+@pytest.mark.parametrize("n,d", [(1001, 64), (4099, 2), (70001, 512), (300_000, 1024)])
+def test_entropy_pairs(monkeypatch, encoding, method, n, d):
+    """Pair mode (forced from 1000 coordinates): `round_keys` counts pair codes, odd n's
+    lone last coordinate included, the same bytes as the oracle's pair symbols."""
+    monkeypatch.setattr(compression.entropy, "PAIR_MIN", 1000)
+    c = compression.get(method, bucket_size=d, encoding=encoding, bits=3)
+    assert compression.entropy.pairs_for(n, d, c.grid.size)
+    assert_fused_matches_oracle(method, n, d, encoding=encoding, bits=3)
+
+
 @pytest.mark.parametrize("method,levels", [("qsgd", 300), ("qsgdinf", 1000)])
 def test_entropy_with_wide_keys(method, levels):
     """Grids of > 128 points: keys 2·level + sign need 16 bits."""
