@@ -16,9 +16,10 @@ never on the machine.
 
 rANS (Duda 2013) with 32-bit states in [L, 2^32), L = 2^16, 16-bit renormalisation. In a chunk
 of m symbols, symbol i (counted from the chunk's start) goes to lane i mod K_c, K_c =
-ceil(m / 8192), so a vectorised coder takes <= 8192 steps whatever m is; a chunk's lanes share
-one word stream, read in lane order each step. (Each lane's final state costs 32 bits: 8192
-steps keep that under 0.004 bits a symbol.)
+ceil(m / 8192) (pairs: ceil(m / 4096)), so a vectorised coder takes <= 8192 steps whatever m
+is; a chunk's lanes share one word stream, read in lane order each step. (Each lane's final
+state costs 32 bits: a lane of <= 8192 coordinates keeps that under 0.004 bits a
+coordinate.)
 
 Layout, with H the header of `wire.py`, B = ceil(n/d) buckets and K = Σ K_c states:
     [header H][the B scales, Rice-coded by `scale_coding.py`: S bytes]
@@ -83,9 +84,10 @@ def alphabet(points: int, pairs: bool) -> int:
     return a * a if pairs else a
 
 
-def lanes_for(m: int) -> int:
-    """K_c, the lanes of a chunk of m symbols."""
-    return max(1, -(-m // STEPS))
+def lanes_for(m: int, pairs: bool = False) -> int:
+    """K_c, the lanes of a chunk of m symbols: <= 8192 steps, or for pairs <= 4096 (a lane
+    spans <= 8192 coordinates either way; more lanes, more independent work a step)."""
+    return max(1, -(-m // (STEPS // 2 if pairs else STEPS)))
 
 
 def chunks_for(n: int, pairs: bool = False) -> list[tuple[int, int]]:
@@ -102,7 +104,7 @@ def model_nbytes(n: int, points: int, d: int) -> int:
     pairs = pairs_for(n, d, points)
     chunks = chunks_for(n, pairs)
     return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * sum(
-        lanes_for(hi - lo) for lo, hi in chunks)
+        lanes_for(hi - lo, pairs) for lo, hi in chunks)
 
 
 def symbols(q: Quantized) -> np.ndarray:
@@ -151,7 +153,7 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     if max_bytes is not None and _surely_longer(np.bincount(sym, minlength=a), freq,
                                                 fixed_part, _states(n, pairs), max_bytes):
         return None
-    coded = [_encode_chunk(sym[lo:hi], freq, cum) for lo, hi in chunks_for(n, pairs)]
+    coded = [_encode_chunk(sym[lo:hi], freq, cum, pairs) for lo, hi in chunks_for(n, pairs)]
     words = np.concatenate([w for _, w in coded])
     if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
         return None
@@ -159,11 +161,11 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
             + words.astype(">u2").tobytes())
 
 
-def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray):
+def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray, pairs: bool):
     """One chunk's symbols -> (final states int64 [K_c], words int64 [N_c], stream order)."""
     f_all, c_all = freq[sym], cum[sym]
     top = f_all << (32 - SB)  # renormalise while x >= f·2^(32-SB), keeping x < 2^32 after
-    n, k = sym.size, lanes_for(sym.size)
+    n, k = sym.size, lanes_for(sym.size, pairs)
     x = np.full(k, L, np.int64)
     chunks = []
     for t in range(-(-n // k) - 1, -1, -1):  # encode backwards; the decoder reads forwards
@@ -179,7 +181,7 @@ def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray):
 
 def _states(n: int, pairs: bool) -> int:
     """K, the final states of all chunks."""
-    return sum(lanes_for(hi - lo) for lo, hi in chunks_for(n, pairs))
+    return sum(lanes_for(hi - lo, pairs) for lo, hi in chunks_for(n, pairs))
 
 
 def _scale_block(scales: torch.Tensor) -> bytes:
@@ -288,7 +290,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
         coded = []
         for lo, hi in chunks[c0:c1]:
-            x = np.empty(lanes_for(hi - lo), np.int64)
+            x = np.empty(lanes_for(hi - lo, pairs), np.int64)
             buf = np.empty(min(limit, hi - lo), np.uint16)  # a word a symbol at most
             part = keys[per * lo:per * hi]
             if part.size % per:  # a lone last coordinate: its partner's key is 0
@@ -376,7 +378,7 @@ def _streams(payload: bytes, numel: int, off: int, a: int, pairs: bool) -> list[
     x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a + 4 * (q - 1)).astype(np.int64)
     if (x < L).any():
         raise ValueError("corrupt payload: an rANS state is below its lower bound")
-    lanes = np.cumsum([0] + [lanes_for(hi - lo) for lo, hi in chunks])
+    lanes = np.cumsum([0] + [lanes_for(hi - lo, pairs) for lo, hi in chunks])
     starts = woff + 2 * (np.cumsum(counts) - counts)
     return [(lo, hi, x[lanes[c]:lanes[c + 1]], int(starts[c]), int(counts[c]))
             for c, (lo, hi) in enumerate(chunks)]

@@ -148,8 +148,9 @@ def test_pair_mode_depends_on_n_d_and_the_grid():
     n = 10**6 + 1  # pair chunks: the chunk count of n, over ceil(n / 2) pairs
     pairs = entropy.chunks_for(n, pairs=True)
     assert len(pairs) == len(entropy.chunks_for(n)) and pairs[-1][1] == (n + 1) // 2
+    assert entropy.lanes_for(4096, True) == 1 and entropy.lanes_for(4097, True) == 2
     assert entropy.model_nbytes(n, 8, 512) == 2 * 225 + 4 * 3 + 4 * sum(
-        entropy.lanes_for(hi - lo) for lo, hi in pairs)
+        entropy.lanes_for(hi - lo, True) for lo, hi in pairs)
 
 
 def test_pair_codes_map_to_pair_symbols():
