@@ -103,8 +103,7 @@ def model_nbytes(n: int, points: int, d: int) -> int:
     """Bytes between the scales and the words: frequency table, chunk word counts, states."""
     pairs = pairs_for(n, d, points)
     chunks = chunks_for(n, pairs)
-    return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * sum(
-        lanes_for(hi - lo, pairs) for lo, hi in chunks)
+    return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * _states(n, pairs)
 
 
 def symbols(q: Quantized) -> np.ndarray:
@@ -236,14 +235,16 @@ def _split(total: int, n: int) -> list[tuple[int, int]]:
 
 def code_symbols(points: int, pairs: bool) -> np.ndarray:
     """The symbol of each kernel code (int64): a key 2·idx + neg in [0, 2G) maps to
-    key - (key >= 2), as `symbols`; a pair's code key0 << `level_keys.pair_shift` | key1 to
-    a·sym(key0) + sym(key1) (codes with a key >= 2G: 0, never met)."""
+    key - (key >= 2), as `symbols`; a pair's code key0 << shift | key1
+    (`level_keys.code_space`) to a·sym(key0) + sym(key1) (codes with a key >= 2G: 0, never
+    met)."""
     key = np.arange(2 * points)
     sym = key - (key >= 2)
     if not pairs:
         return sym
-    b, a = level_keys.pair_shift(points), 2 * points - 1
-    code = np.arange(1 << (2 * b))
+    b, size = level_keys.code_space(points, pairs)
+    a = 2 * points - 1
+    code = np.arange(size)
     first, second = code >> b, code & ((1 << b) - 1)
     ok = (first < 2 * points) & (second < 2 * points)
     return np.where(ok, sym[np.minimum(first, 2 * points - 1)] * a
@@ -285,7 +286,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         if limit < 0:
             return None
     ftab, ctab = freq[code_sym], cum[code_sym]
-    per, shift = (2, level_keys.pair_shift(grid.size)) if pairs else (1, 0)
+    per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
 
     def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
         coded = []

@@ -14,7 +14,7 @@ import torch
 from . import jit, threads
 from .round_kernels import BLOCK, round_from, scratch
 
-__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "pair_shift"]
+__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space"]
 
 U = np.uint64
 _PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
@@ -28,8 +28,8 @@ def dtype_for(points: int):
 def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts: bool,
               pairs: bool = False):
     """(keys [n], counts int64 or None) of the first n level indices and signs (any shape):
-    with `counts`, of the keys ([2G]) or, with `pairs`, of the pair codes of coordinates 2i,
-    2i + 1 (`pair_histogram`); ValueError (naming the first bad coordinate) for a level
+    with `counts`, of the keys or, with `pairs`, of the pair codes of coordinates 2i, 2i + 1
+    (`code_space`); ValueError (naming the first bad coordinate) for a level
     outside the grid."""
     idx = idx.detach().reshape(-1).cpu().numpy()  # uint8 or int32
     neg = neg.detach().reshape(-1).cpu().numpy()
@@ -42,28 +42,26 @@ def of_levels(idx: torch.Tensor, neg: torch.Tensor, n: int, points: int, counts:
         if bad >= 0:
             raise ValueError(f"coordinate {bad} has level index {int(idx[bad])} and sign "
                              f"{bool(neg[bad])}, outside the grid of {points} points")
-        return _counts(keys, lo, hi, points, pairs) if counts else None
+        if not counts:
+            return None
+        shift, size = code_space(points, pairs)
+        kc = np.empty(size, np.int64)
+        histogram(keys, lo, hi, shift, kc)
+        return kc
 
     parts = threads.split(-(-n // 2), 1 if n < _PAR_MIN else threads.THREADS)  # even starts
     parts = threads.run_ranges("simnet-keys", job, [(2 * a, min(2 * b, n)) for a, b in parts])
     return keys, (sum(parts) if counts else None)
 
 
-def _counts(keys: np.ndarray, lo: int, hi: int, points: int, pairs: bool) -> np.ndarray:
-    """The counts of keys [lo, hi) (lo even for pairs): of keys, or of pair codes."""
+def code_space(points: int, pairs: bool) -> tuple[int, int]:
+    """(shift, number of codes) of what the counts count, for a grid of `points`: its keys
+    (shift 0, 2G codes), or with `pairs` the pair codes key0 << shift | key1, shift being
+    the bits of a key (2^(2·shift) codes)."""
     if not pairs:
-        kc = np.empty(2 * points, np.int64)
-        histogram(keys, lo, hi, kc)
-        return kc
-    shift = pair_shift(points)
-    kc = np.empty(1 << (2 * shift), np.int64)
-    pair_histogram(keys, lo, hi, shift, kc)
-    return kc
-
-
-def pair_shift(points: int) -> int:
-    """Bits of a key of a grid of `points`: a pair's code is key0 << pair_shift | key1."""
-    return (2 * points - 1).bit_length()
+        return 0, 2 * points
+    shift = (2 * points - 1).bit_length()
+    return shift, 1 << (2 * shift)
 
 
 def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
@@ -80,10 +78,10 @@ def of_rounding(x: np.ndarray, scales: np.ndarray, seed: int, d: int, fast: tupl
     ([2G]), or with `pairs` of the pair codes (as `of_levels`). scales: float32 [B], checked;
     fast: the kernels' (grid code, s)."""
     keys = np.empty(x.size, dtype_for(points))
-    shift = pair_shift(points) if pairs else 0
+    shift, size = code_space(points, pairs)
 
     def job(b0, b1):
-        kc = np.empty(1 << (2 * shift) if pairs else 2 * points, np.int64)
+        kc = np.empty(size, np.int64)
         round_keys(x, scales, seed, d, *fast, b0, b1, keys, shift, kc)
         return kc
 
@@ -117,21 +115,6 @@ def _tally(keys, lo, hi, c0, c1, c2, c3):
     return -1
 
 
-@jit.kernel
-def histogram(keys, lo, hi, counts):
-    """Key counts of coordinates [lo, hi) into counts (int64 [2G], overwritten). Returns -1,
-    or the first position whose key is outside [0, 2G)."""
-    nkeys = counts.size
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
-    bad = _tally(keys, lo, hi, c0, c1, c2, c3)
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
-    return bad
-
-
 @jit.inline
 def _tally_pairs(keys, lo, hi, shift, c0, c1):
     """Add the pair codes keys[i] << shift | keys[i + 1] of i = lo, lo + 2, ... < hi (lo
@@ -149,15 +132,30 @@ def _tally_pairs(keys, lo, hi, shift, c0, c1):
         c0[U(keys[U(i)]) << sh] += 1
 
 
-@jit.kernel
-def pair_histogram(keys, lo, hi, shift, counts):
-    """Counts of the pair codes of coordinates [lo, hi) (lo even; keys valid) into counts
-    (int64 [2^(2·shift)], overwritten)."""
-    c0 = np.zeros(counts.size, np.int64)
-    c1 = np.zeros(counts.size, np.int64)
+@jit.inline
+def _tally_codes(keys, lo, hi, shift, c0, c1, c2, c3):
+    """`_tally` the keys [lo, hi) (shift = 0; its return value), or `_tally_pairs` their
+    pair codes (shift > 0; -1)."""
+    if shift == 0:
+        return _tally(keys, lo, hi, c0, c1, c2, c3)
     _tally_pairs(keys, lo, hi, shift, c0, c1)
-    for code in range(counts.size):
-        counts[U(code)] = c0[U(code)] + c1[U(code)]
+    return -1
+
+
+@jit.kernel
+def histogram(keys, lo, hi, shift, counts):
+    """Counts of coordinates [lo, hi) into counts (int64, overwritten): of the keys ([2G])
+    with shift = 0, else of the pair codes ([2^(2·shift)]; lo even; keys valid). Returns -1,
+    or the first position whose key is outside [0, 2G) (shift = 0)."""
+    nkeys = counts.size
+    c0 = np.zeros(nkeys, np.int64)
+    c1 = np.zeros(nkeys, np.int64)
+    c2 = np.zeros(nkeys, np.int64)
+    c3 = np.zeros(nkeys, np.int64)
+    bad = _tally_codes(keys, lo, hi, shift, c0, c1, c2, c3)
+    for key in range(nkeys):
+        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    return bad
 
 
 @jit.kernel
@@ -193,9 +191,6 @@ def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, shift, counts):
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
-        if shift == 0:  # (rounded levels lie in the grid)
-            _tally(keys, start, start + m, c0, c1, c2, c3)
-        else:
-            _tally_pairs(keys, start, start + m, shift, c0, c1)
+        _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
     for key in range(nkeys):
         counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
