@@ -83,10 +83,8 @@ def bucket_scales(xb: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "l2":
         return l2_norms(xb)
     if norm == "linf":
-        if _kernel_applies(xb) and xb.shape[-1]:
-            flat = xb.reshape(-1, xb.shape[-1]).contiguous().reshape(-1).numpy()
-            return _kernel_norms(flat, xb.shape[-1], flat.size // xb.shape[-1],
-                                 norm_kernels.linf_norms).view(xb.shape[:-1])
+        if _kernel_applies(xb):
+            return _bucket_norms_compiled(xb, norm_kernels.linf_norms)
         return xb.abs().amax(dim=-1) if xb.shape[-1] else xb.sum(-1)
     raise ValueError(f"unknown norm {norm!r}")
 
@@ -107,7 +105,7 @@ def l2_norms(xb: torch.Tensor) -> torch.Tensor:
     inputs, 20% of float32 ones came out 1 ulp off), CUDA's and numpy's are.
     """
     if _kernel_applies(xb):
-        return _l2_norms_compiled(xb)
+        return _bucket_norms_compiled(xb, norm_kernels.l2_norms)
     d = xb.shape[-1]
     width = 1 << max(0, (d - 1).bit_length())  # P
     v = xb.double()
@@ -139,11 +137,12 @@ def _kernel_applies(x: torch.Tensor) -> bool:
     return jit.enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.numel() > 0
 
 
-def _l2_norms_compiled(xb: torch.Tensor) -> torch.Tensor:
-    """`l2_norms` of a float32 CPU tensor by `norm_kernels` (the same bits)."""
+def _bucket_norms_compiled(xb: torch.Tensor, kernel) -> torch.Tensor:
+    """The norms ([..., B]) of the [..., B, d] buckets of a non-empty float32 CPU tensor by a
+    `norm_kernels` kernel (the same bits as the torch code)."""
     d = xb.shape[-1]
     flat = xb.reshape(-1, d).contiguous().reshape(-1).numpy()
-    return _kernel_norms(flat, d, flat.size // d, norm_kernels.l2_norms).view(xb.shape[:-1])
+    return _kernel_norms(flat, d, flat.size // d, kernel).view(xb.shape[:-1])
 
 
 def _kernel_norms(flat: np.ndarray, d: int, nb: int, kernel) -> torch.Tensor:
