@@ -215,8 +215,8 @@ def write_sections(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, bit1,
     """Write the code sections of buckets [b0, b1), which occupy bits [bit0, bit1) of the code
     stream `out` (uint8), MSB first, the last byte zero-padded. A first byte shared with the
     previous range (bit0 not byte-aligned) is not stored: its bits (the leading ones 0) go to
-    head[0] for the caller to OR in. keys and tables as in `section_bits`. Returns 0, ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with
-    the codes)."""
+    head[0] for the caller to OR in. keys and tables as in `section_bits`. Returns 0,
+    ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with the codes)."""
     lcap = np.uint64(lcap)
     lb = np.uint64(lb)
     c = bit0 >> 3  # the byte the next store starts at (the first with pending bits)

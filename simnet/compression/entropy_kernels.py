@@ -26,10 +26,11 @@ truncating gives floor(x / f) exactly (checked exhaustively: every f, and for ev
 m·f < min(f·2^17, 2^32) both m·f and m·f + f - 1, the ends of the run with quotient m).
 
 Safety. numba does not check bounds. The encoder's inputs are validated first (`level_keys`
-rejects levels outside the grid; rounding makes none); the decoder checks the word count of every step before reading
-its words, and every loop is bounded by n, K, the number of steps or the table sizes. Errors are
-returned as codes; `entropy.py` raises the vectorised path's ValueErrors. Unsigned indices
-(`U`) spare numba's negative-index wraparound code in the hot loops.
+rejects levels outside the grid; rounding makes none); the decoder checks the word count of
+every step before reading its words, and every loop is bounded by n, K, the number of steps or
+the table sizes. Errors are returned as codes; `entropy.py` raises the vectorised path's
+ValueErrors. Unsigned indices (`U`) spare numba's negative-index wraparound code in the hot
+loops.
 """
 
 from __future__ import annotations

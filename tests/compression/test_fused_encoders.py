@@ -1,8 +1,9 @@
 """The CPU encoders that round as they code (`elias_fused.encode_rows`, and
 `level_keys.round_keys` for `entropy` and `auto`) against their oracle, the vectorised
-`quantize` -> `wire.encode` (kernels off): the same bytes from the same seed, for odd and even bucket sizes, short last buckets, several
-bucket ranges on threads (elias: spliced at unaligned bit offsets; entropy: several chunks),
-sparse and dense blocks, long gaps and levels beyond elias' fused table."""
+`quantize` -> `wire.encode` (kernels off): the same bytes from the same seed, for odd and
+even bucket sizes, short last buckets, several bucket ranges on threads (elias: spliced at
+unaligned bit offsets; entropy: several chunks, pair mode), sparse and dense blocks, long gaps
+and levels beyond elias' fused table."""
 
 from __future__ import annotations
 
