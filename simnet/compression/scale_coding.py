@@ -78,9 +78,10 @@ def encode(scales: np.ndarray) -> bytes:
     _, mode, k, z, ref_bytes = min((bits + 8 * len(r), m, k, z, r) for m, z, r in candidates
                                    for bits, k in [best_k(z, MAX_K)])
     if jit.enabled():
-        out = np.empty(-(-z.size * k // 8) + -(-(int((z >> k).sum()) + z.size) // 8), np.uint8)
+        rem_len = -(-z.size * k // 8)  # bytes of the k-bit remainders, then the unary part
+        out = np.empty(rem_len + -(-(int((z >> k).sum()) + z.size) // 8), np.uint8)
         scale_kernels.write(z, k, out)
-        unary_len = out.size - -(-z.size * k // 8)
+        unary_len = out.size - rem_len
         return b"".join([bytes([mode, k]), ref_bytes, unary_len.to_bytes(4, "big"),
                          out.tobytes()])
     rem = (z[:, None] >> np.arange(k - 1, -1, -1)) & 1  # [B, k], MSB first

@@ -72,7 +72,8 @@ def run_job(tasks: list[dict], workers: int, timeout_s: float, master_addr: str 
             log = open(folder / f"rank{r}.log", "w")
             cmd = prefix(r) + [sys.executable, "-m", "simnet.deploy.worker", str(job_path), str(r)]
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          env={**os.environ, **share, **env(r)}, start_new_session=True))
+                                          env={**os.environ, **share, **env(r)},
+                                          start_new_session=True))
             log.close()
         deadline = time.monotonic() + timeout_s
         while any(p.poll() is None for p in procs):
