@@ -292,7 +292,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         coded = []
         for lo, hi in chunks[c0:c1]:
             x = np.empty(lanes_for(hi - lo, pairs), np.int64)
-            buf = np.empty(min(limit, hi - lo), np.uint16)  # a word a symbol at most
+            buf = np.empty(hi - lo + 1, np.uint16)  # a word a symbol at most, and a slot
             part = keys[per * lo:per * hi]
             if part.size % per:  # a lone last coordinate: its partner's key is 0
                 part = np.append(part, part.dtype.type(0))
@@ -335,10 +335,12 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     def dec(c0, c1):  # chunks [c0, c1): an error message or None each
         verdicts = []
         for lo, hi, states, woff, nwords in streams[c0:c1]:
-            # native (maybe unaligned) uint16 view, byte-swapped in the kernel
-            words = np.frombuffer(payload, np.uint16, count=nwords, offset=woff)
+            # native (maybe unaligned) uint16 view, byte-swapped in the kernel; a dummy
+            # word when there is none (the kernel reads one every symbol, clamped)
+            words = (np.frombuffer(payload, np.uint16, count=nwords, offset=woff) if nwords
+                     else np.zeros(1, np.uint16))
             x, last = states.astype(np.uint32), np.zeros(1, np.int64)
-            ptr = entropy_kernels.decode(words, symtab, fs, cs, v0, v1, x,
+            ptr = entropy_kernels.decode(words, nwords, symtab, fs, cs, v0, v1, x,
                                          coeff[per * lo:per * hi], scales, per * lo, d, last)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
                 x != L).any() else None)

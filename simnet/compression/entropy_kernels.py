@@ -14,10 +14,12 @@ side by side (key0 << shift | key1), mapped to the pair's symbol. No symbol arit
 coordinate. The decoder maps a slot to its symbol (one small table: L1/L2-resident), then the
 symbol to its frequency, first slot and signed level(s).
 
-Word order. The encoder runs the steps t = T-1 .. 0 backwards; the stream holds step 0's words
-first, and within a step the words of the lanes that renormalise, in ascending lane order. Per
-step the encoder collects its words in lane order, then stores them just before the previous
-step's: a word buffer is filled from its end, step 0's words last.
+Word order. The stream holds step 0's words first, and within a step the words of the lanes
+that renormalise, in ascending lane order. The encoder runs the steps t = T-1 .. 0 and each
+step's lanes downwards, storing words downwards from the end of its buffer; the decoder runs
+forwards and reads a lane's word as it decodes the lane. Both store or read a word every
+symbol and keep it only if the lane renormalises (branch-free: which lanes renormalise is
+random, and a mispredicted branch costs more than the store or load).
 
 Division. The encoder's x // f (x < f·2^(32-SB) after renormalisation, so x / f < 2^17;
 1 <= f <= 2^15) is computed as trunc(x · fl(1/f) + 2^-20) in float64: the product is within
@@ -51,18 +53,18 @@ U = np.uint64
 
 
 @jit.inline
-def _push(state, j, code, top, inv, ftab, ctab, chunk, got):
+def _push(state, j, code, top, inv, ftab, ctab, words, pos):
     """Encode the symbol of `code` into lane j's state; its renormalisation word goes to
-    chunk[got]. Returns the new got."""
+    words[pos - 1] (pos >= 1). Returns the new pos: one lower if the word was kept."""
     xs = np.int64(state[U(j)])
     # renormalise (at most once: x < 2^32 and f << TOP_SHIFT >= 2^17), branch-free: the low
-    # word is always stored, and kept if the count moves past it
+    # word is always stored, and kept if pos moves past it
     need = np.int64(xs >= top[code])
-    chunk[U(got)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
+    words[U(pos - 1)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
     xs >>= need << 4
     quo = np.int64(xs * inv[code] + ROUND_UP)  # = xs // f, see the module docstring
     state[U(j)] = (quo << SB) + (xs - quo * ftab[code]) + ctab[code]
-    return got + need
+    return pos - need
 
 
 @jit.kernel
@@ -75,9 +77,13 @@ def encode(keys, shift, ftab, ctab, x, words, limit):
     2i, 2i + 1 has the code keys[2i] << shift | keys[2i + 1]. ftab, ctab: int64, by code: the
     frequency f (summing to M over symbols, >= 1 for every code present) and the cumulative
     frequency of the code's symbol. x: int64 [K], receives the lanes' final states. words:
-    uint16, at least min(count, limit) long; step t's words (byte-swapped: their bytes are the
-    big-endian stream), in lane order, land just before step t + 1's, so that the words fill
-    the tail words[len - count:].
+    uint16, longer than the chunk's symbols (a word a symbol at most, plus the one slot that
+    the branch-free store may write without keeping); the words (byte-swapped: their bytes
+    are the big-endian stream) fill its tail words[len - count:].
+
+    Order: steps t = T-1 .. 0, each walking its lanes downwards and storing words downwards
+    from the end, so that the stream reads step 0's words first, and a step's in ascending
+    lane order.
     """
     ncodes = ftab.size
     top = np.empty(ncodes, np.int64)  # renormalise while x >= f << TOP_SHIFT
@@ -90,52 +96,46 @@ def encode(keys, shift, ftab, ctab, x, words, limit):
     k = x.size
     sh = U(shift)
     state = np.full(k, L, np.uint32)  # (32-bit: cache-friendly)
-    chunk = np.empty(k, np.uint16)  # one step's words, in lane order
-    steps = (n + k - 1) // k
-    pos = words.size  # step t + 1's chunk starts here
-    total = 0
-    for t in range(steps - 1, -1, -1):
+    end = words.size
+    pos = end  # the words so far fill words[pos:end]; pos >= end - n >= 1
+    for t in range((n + k - 1) // k - 1, -1, -1):
         lo = t * k
-        got = 0
         if shift == 0:  # (two loops: no test per symbol)
-            for j in range(min(k, n - lo)):
-                got = _push(state, j, U(keys[U(lo + j)]), top, inv, ftab, ctab, chunk, got)
+            for j in range(min(k, n - lo) - 1, -1, -1):
+                pos = _push(state, j, U(keys[U(lo + j)]), top, inv, ftab, ctab, words, pos)
         else:
-            for j in range(min(k, n - lo)):
+            for j in range(min(k, n - lo) - 1, -1, -1):
                 i = 2 * (lo + j)
                 code = (U(keys[U(i)]) << sh) | U(keys[U(i + 1)])
-                got = _push(state, j, code, top, inv, ftab, ctab, chunk, got)
-        total += got
-        if total > limit:
+                pos = _push(state, j, code, top, inv, ftab, ctab, words, pos)
+        if end - pos > limit:
             return -1
-        pos -= got
-        for r in range(got):
-            words[U(pos + r)] = chunk[U(r)]
     for j in range(k):
         x[U(j)] = state[U(j)]
-    return total
+    return end - pos
 
 
 @jit.kernel
-def decode(words, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
+def decode(words, nwords, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
     """rANS-decode one chunk into coeff, each coordinate times its bucket's scale; returns the
     words consumed, or -DECODE_RAN_OUT. (A zero scale would hide a nonzero level: callers
     check those buckets.)
 
-    words: uint16, the chunk's stream read natively (byte-swapped: it is big-endian).
-    symtab: uint8 or uint16 [M], slot -> symbol; fs, cs: uint32, by symbol: its frequency and
-    first slot; v0: float32, by symbol: the signed level of its (first) coordinate; v1: None
-    (a symbol a coordinate: len(coeff) symbols), or the signed level of a pair's second
-    coordinate (len(coeff) / 2 symbols, coeff of even length). x: uint32 [K] states
-    (initially the payload's, >= L), updated. scales: float32 [B]; coeff[i] is the gradient's
-    coordinate first + i, in bucket (first + i) // d (pairs: first and d even). last: int64
-    [1], receives the chunk's last symbol. The caller checks the end: all words consumed,
-    every state back at L.
+    words: uint16, the chunk's nwords words read natively (byte-swapped: the stream is
+    big-endian), at least one element (a dummy when nwords = 0: the branch-free refill reads
+    a word every symbol, clamped to the last). symtab: uint8 or uint16 [M], slot -> symbol;
+    fs, cs: uint32, by symbol: its frequency and first slot; v0: float32, by symbol: the
+    signed level of its (first) coordinate; v1: None (a symbol a coordinate: len(coeff)
+    symbols), or the signed level of a pair's second coordinate (len(coeff) / 2 symbols, coeff
+    of even length). x: uint32 [K] states (initially the payload's, >= L), updated. scales:
+    float32 [B]; coeff[i] is the gradient's coordinate first + i, in bucket (first + i) // d
+    (pairs: first and d even). last: int64 [1], receives the chunk's last symbol. The caller
+    checks the end: all words consumed, every state back at L.
     """
     ps = 0 if v1 is None else 1  # log2 of the coordinates a symbol
-    n, nwords = coeff.size >> ps, words.size
+    n = coeff.size >> ps
     k = x.size
-    lanes = np.empty(k, np.int64)  # the lanes of a step that take a word
+    top = max(nwords - 1, 0)  # the last word (a dummy if none)
     ptr = 0
     s = U(0)
     b = first // d  # the bucket of the symbol at hand; it ends before chunk coordinate bend
@@ -143,7 +143,6 @@ def decode(words, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
     for t in range((n + k - 1) // k):
         lo = t * k
         width = min(n - lo, k)
-        need = 0  # lanes of this step that take a word
         j = 0
         while j < width:  # the step's symbols, a bucket's piece at a time
             while (lo + j) << ps >= bend:
@@ -161,17 +160,13 @@ def decode(words, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
                     coeff[U(2 * (lo + i))] = v0[s] * scale
                     coeff[U(2 * (lo + i) + 1)] = v1[s] * scale
                 xs = fs[s] * (xs >> np.uint32(SB)) + slot - cs[s]
-                x[U(i)] = xs
-                lanes[U(need)] = i  # kept if the count moves past it (need <= i < K)
-                need += np.int64(xs < np.uint32(L))
+                w = np.uint32(words[U(min(ptr, top))])
+                w = ((w & np.uint32(0xFF)) << np.uint32(8)) | (w >> np.uint32(8))
+                need = xs < np.uint32(L)
+                x[U(i)] = ((xs << np.uint32(16)) | w) if need else xs
+                ptr += np.int64(need)
             j = end
-        if need > nwords - ptr:
+        if ptr > nwords:  # a read past the end was clamped: the stream ran out
             return -DECODE_RAN_OUT
-        for r in range(need):  # in lane order, as the encoder emitted them
-            j = U(lanes[U(r)])
-            w = np.uint32(words[U(ptr + r)])
-            x[j] = (x[j] << np.uint32(16)) | ((w & np.uint32(0xFF)) << np.uint32(8)) \
-                | (w >> np.uint32(8))
-        ptr += need
     last[0] = s
     return ptr
