@@ -144,6 +144,20 @@ class Prepared:
                          lengths.tobytes(), stream.tobytes()])
 
 
+def nbytes_floor(n: int, key_counts: np.ndarray, grid: Grid, d: int) -> int:
+    """A lower bound on the payload's length (bytes) from the counts of the n coordinates'
+    keys 2·level + sign (int64 [2G]) alone: every nonzero costs its sign, its |ω(level)| and
+    a gap code of >= 1 bit. Dense gradients come within a few % of the exact `Prepared`
+    length, which must walk every coordinate; `auto` skips that walk when even this bound
+    loses."""
+    lengths = _omega_lut(grid.size - 1)[1] if grid.size > 1 else np.zeros(1, np.int64)
+    per_key = np.zeros(2 * grid.size, np.int64)
+    per_key[2:] = 2 + np.repeat(lengths[1:], 2)  # keys 2l, 2l + 1: level l >= 1
+    bits = int(key_counts @ per_key)
+    nb = -(-n // d)
+    return header_nbytes(n) + 4 * nb + -(-nb * length_bits(d, grid) // 8) + -(-bits // 8)
+
+
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
     return Prepared(q, grid, d).payload()
 

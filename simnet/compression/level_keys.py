@@ -14,7 +14,8 @@ import torch
 from . import jit, threads
 from .round_kernels import BLOCK, round_from, scratch
 
-__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space"]
+__all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space",
+           "key_counts"]
 
 U = np.uint64
 _PAR_MIN = 1 << 16  # coordinates below which the kernels run on the calling thread only
@@ -62,6 +63,17 @@ def code_space(points: int, pairs: bool) -> tuple[int, int]:
         return 0, 2 * points
     shift = (2 * points - 1).bit_length()
     return shift, 1 << (2 * shift)
+
+
+def key_counts(counts: np.ndarray, points: int, pairs: bool) -> np.ndarray:
+    """The counts of the keys (int64 [2G]) from what `of_levels` / `of_rounding` counted: the
+    keys themselves, or (pairs) the pair codes, whose two keys each count once (a lone last
+    coordinate's zero partner counts as one more key 0)."""
+    if not pairs:
+        return counts
+    shift, size = code_space(points, pairs)
+    grid = counts.reshape(1 << shift, 1 << shift)
+    return (grid.sum(axis=1) + grid.sum(axis=0))[:2 * points]
 
 
 def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:

@@ -156,16 +156,20 @@ def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: i
     """`auto` from the n coordinates' keys and the counts `entropy.encode_keys` takes
     (`level_keys`; compiled kernels): the decisions of `encode`'s, sizes first and only the
     winner written; ties: fixed, then elias."""
-    from . import elias, entropy  # noqa: PLC0415 (they import this module)
+    from . import elias, entropy, level_keys  # noqa: PLC0415 (they import this module)
 
     n = keys.size
     fixed_n = fixed_nbytes(n, d, grid)
-    el = elias.Prepared.of_keys(keys, scales, grid, d)
+    alt = None
     if entropy.supports(grid):
-        alt = entropy.encode_keys(keys, counts, scales, grid, d,
-                                  max_bytes=min(fixed_n, el.nbytes) - 1)
-        if alt is not None:
-            return alt
+        alt = entropy.encode_keys(keys, counts, scales, grid, d, max_bytes=fixed_n - 1)
+        pairs = entropy.pairs_for(n, d, grid.size)
+        if alt is not None and len(alt) < elias.nbytes_floor(
+                n, level_keys.key_counts(counts, grid.size, pairs), grid, d):
+            return alt  # shorter than elias can be: its exact size is not needed
+    el = elias.Prepared.of_keys(keys, scales, grid, d)
+    if alt is not None and len(alt) < el.nbytes:
+        return alt
     if el.nbytes < fixed_n:
         return el.payload()
     idx = torch.from_numpy((keys >> 1).astype(np.int32)).to(grid.index_dtype)

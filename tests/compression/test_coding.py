@@ -274,3 +274,43 @@ def test_auto_is_the_smallest_and_all_formats_agree(method, n, s, d, density):
     assert len(out["auto"]) == sizes[best] and out["auto"][0] == out[best][0]
     with pytest.raises(ValueError, match="format"):  # a fixed decoder refuses an elias payload
         compression.get(method, levels=s, bucket_size=d).decode(out["elias"], n)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,d,density", [(1, 1, 1.0), (1000, 64, 1.0), (4099, 512, 0.3),
+                                         (777, 7, 0.02)])
+def test_elias_floor_bounds_its_exact_length(method, n, d, density):
+    """`elias.nbytes_floor` (from the key counts alone) <= the exact length; equal when every
+    coordinate is nonzero (every gap is 1, a 1-bit code)."""
+    from simnet.compression import elias, level_keys, wire
+
+    c = compression.get(method, bits=4, bucket_size=d, encoding="elias")
+    g = torch.Generator().manual_seed(n + d)
+    x = torch.randn(n, generator=g) * (torch.rand(n, generator=g) < density)
+    scales, idx, neg = c.quantize(x, torch.Generator().manual_seed(1))
+    dense = torch.randint(1, c.grid.size, idx.shape, generator=g).to(idx.dtype)
+    dense.reshape(-1)[n:] = 0  # the padding of a short last bucket holds no level
+    for levels in (idx, dense):
+        q = wire.Quantized(scales, levels, neg, n)
+        keys, _ = level_keys.of_levels(q.idx, q.neg, n, c.grid.size, counts=False)
+        counts = np.bincount(keys, minlength=2 * c.grid.size)
+        exact = elias.Prepared(q, c.grid, d).nbytes
+        assert exact == len(elias.encode(q, c.grid, d))
+        floor = elias.nbytes_floor(n, counts, c.grid, d)
+        assert floor == exact if levels is dense else floor <= exact
+
+
+@pytest.mark.parametrize("n", [1000, 1001])
+def test_key_counts_from_pair_codes(n):
+    """Pair-code counts give back the key counts; a lone last coordinate's zero partner adds
+    one key 0."""
+    from simnet.compression import level_keys
+
+    g = torch.Generator().manual_seed(n)
+    idx = torch.randint(0, 8, (n,), generator=g).to(torch.uint8)
+    neg = (torch.rand(n, generator=g) < 0.5) & (idx > 0)
+    keys, codes = level_keys.of_levels(idx, neg, n, 8, counts=True, pairs=True)
+    expected = np.bincount(keys, minlength=16)
+    expected[0] += n % 2
+    assert np.array_equal(level_keys.key_counts(codes, 8, True), expected)
+    assert level_keys.key_counts(expected, 8, False) is expected
