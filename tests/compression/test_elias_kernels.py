@@ -94,6 +94,21 @@ def test_sparse_vectors(method, n, d, density):
     assert_same_codec(c, q)
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("d", [1, 2, 64, 513])
+def test_buckets_alternating_sparse_and_dense(method, d):
+    """`section_bits` walks a bucket by the density of the one before it: runs of sparse and
+    dense buckets (each walk also on buckets of the other kind) give the oracle's sizes."""
+    g = torch.Generator().manual_seed(d)
+    nb = 60
+    density = torch.tensor([0.02, 0.9, 0.9, 0.3, 0.05, 0.05, 1.0, 0.0, 0.6, 0.45] * 6)
+    keep = torch.rand(nb, d, generator=g) < density[:, None]
+    x = (torch.randn(nb, d, generator=g) * keep).reshape(-1)[:nb * d - d // 2]
+    c = compression.get(method, bucket_size=d, encoding="elias", bits=4)
+    scales, idx, neg = c.quantize(x, g)
+    assert_same_codec(c, wire.Quantized(scales, idx, neg, x.numel()))
+
+
 def test_long_triples_and_every_gap():
     """Hand-made indices: every gap 1..d in one bucket, triples of > 32 bits (a gap of
     ~10^5 and a level of ~3000), a last bucket shorter than d, nonzero signs everywhere."""
