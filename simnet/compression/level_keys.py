@@ -71,9 +71,9 @@ def key_counts(counts: np.ndarray, points: int, pairs: bool) -> np.ndarray:
     coordinate's zero partner counts as one more key 0)."""
     if not pairs:
         return counts
-    shift, size = code_space(points, pairs)
-    grid = counts.reshape(1 << shift, 1 << shift)
-    return (grid.sum(axis=1) + grid.sum(axis=0))[:2 * points]
+    shift = code_space(points, pairs)[0]
+    table = counts.reshape(1 << shift, 1 << shift)  # [first key, second key]
+    return (table.sum(axis=1) + table.sum(axis=0))[:2 * points]
 
 
 def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:

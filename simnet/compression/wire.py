@@ -154,8 +154,10 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
 def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: int,
                 grid: Grid) -> bytes:
     """`auto` from the n coordinates' keys and the counts `entropy.encode_keys` takes
-    (`level_keys`; compiled kernels): the decisions of `encode`'s, sizes first and only the
-    winner written; ties: fixed, then elias."""
+    (`level_keys`; compiled kernels): the decisions of `encode`'s (ties: fixed, then elias).
+    entropy is coded first, given fixed's size as its budget; elias is sized exactly (a walk
+    over every coordinate) only when `elias.nbytes_floor` does not already lose to it, and
+    written only if it wins."""
     from . import elias, entropy, level_keys  # noqa: PLC0415 (they import this module)
 
     n = keys.size
