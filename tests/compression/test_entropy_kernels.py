@@ -372,3 +372,22 @@ def test_random_streams_agree(data, n, levels):
     body = (scale_coding.encode(np.ones(-(-n // 1000), np.float32)) + freq.astype(">u2").tobytes()
             + np.array(states, ">u4").tobytes() + data.draw(st.binary(max_size=300)))
     assert_same_decode(*decode_both(c, wire.header("entropy", n) + body, n))
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("delta", ["zero", -1, +1])
+def test_forged_chunk_word_counts(monkeypatch, pairs, delta):
+    """The first chunk's word count set to 0 (the kernel then reads a dummy word, clamped),
+    one short or one long (its neighbour's first word moves across): both paths raise the
+    same ValueError, the kernel reading nothing outside the stream."""
+    chunked(monkeypatch, pairs=pairs)
+    n = 6000
+    c, payload = chunked_payload("qsgd", n, 7, pairs)
+    a = entropy.alphabet(c.grid.size, entropy.pairs_for(n, c.bucket_size, c.grid.size))
+    scales, _, _ = entropy._parse(payload, n, c.bucket_size, c.grid)
+    at = wire.header_nbytes(n) + len(scale_coding.encode(scales)) + 2 * a
+    count = int.from_bytes(payload[at:at + 4], "big")
+    forged = 0 if delta == "zero" else count + delta
+    payload = payload[:at] + forged.to_bytes(4, "big") + payload[at + 4:]
+    fast, slow = decode_both(c, payload, n)
+    assert fast[0] == slow[0] == "error" and fast == slow
