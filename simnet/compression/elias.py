@@ -127,8 +127,7 @@ class Prepared:
         else:
             bucket, self.values, self.widths = _triples(q, grid, d)
             self.bits = np.bincount(bucket, weights=self.widths, minlength=nb).astype(np.int64)
-        self.nbytes = (header_nbytes(q.numel) + 4 * nb + -(-nb * self.w // 8)
-                       + -(-int(self.bits.sum()) // 8))
+        self.nbytes = _nbytes(q.numel, nb, self.w, int(self.bits.sum()))
 
     @classmethod
     def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int) -> "Prepared":
@@ -153,9 +152,13 @@ def nbytes_floor(n: int, key_counts: np.ndarray, grid: Grid, d: int) -> int:
     lengths = _omega_lut(grid.size - 1)[1] if grid.size > 1 else np.zeros(1, np.int64)
     per_key = np.zeros(2 * grid.size, np.int64)
     per_key[2:] = 2 + np.repeat(lengths[1:], 2)  # keys 2l, 2l + 1: level l >= 1
-    bits = int(key_counts @ per_key)
-    nb = -(-n // d)
-    return header_nbytes(n) + 4 * nb + -(-nb * length_bits(d, grid) // 8) + -(-bits // 8)
+    return _nbytes(n, -(-n // d), length_bits(d, grid), int(key_counts @ per_key))
+
+
+def _nbytes(n: int, nb: int, w: int, bits: int) -> int:
+    """The payload's length (bytes): header, nb float32 scales, nb section lengths of w bits,
+    then `bits` bits of codes, each part padded to whole bytes."""
+    return header_nbytes(n) + 4 * nb + -(-nb * w // 8) + -(-bits // 8)
 
 
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
@@ -248,9 +251,8 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
     code stream's byte offset)."""
     nb = bits.size
     lb = -(-nb * w // 8)
-    total = int(bits.sum())
     head = np.frombuffer(header("elias", numel) + scales_bytes(scales), np.uint8)
-    out = np.empty(head.size + lb + -(-total // 8), np.uint8)
+    out = np.empty(_nbytes(numel, nb, w, int(bits.sum())), np.uint8)
     out[:head.size] = head
     _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
     return out, head.size + lb
