@@ -36,7 +36,7 @@ from . import jit, level_keys, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
-                   scales_bytes)
+                   scaled_by_decoder, scales_bytes)
 
 __all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys_of"]
 
@@ -391,30 +391,32 @@ def _framing(payload: bytes, numel: int, d: int, grid: Grid):
 
 def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool):
     """`decode` by the kernels: the same checks in the same order, the same messages. With
-    `scaled`, the coefficients come times their scales: by the kernel, unless a scale is
-    zero (its bucket must then hold no level, which `scale_coefficients` checks after)."""
+    `scaled`, the coefficients come times their scales (`scaled_by_decoder`)."""
     scales, bits, body = _framing(payload, numel, d, grid)
     nb = scales.size
     starts = _section_starts(bits)
-    coeff = np.empty(numel, np.float32)
     table, signed = _dec_tables(d, grid)
-    in_kernel = scaled and scales.all()
-    times = scales if in_kernel else np.ones(nb, np.float32)  # x 1.0: the levels, exactly
-    results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
-                                                    signed, times, coeff), _ranges(nb, d))
-    for err, _ in results:
-        if err == K.ERR_PAST:
-            raise ValueError("corrupt payload: a code runs past its bucket's section")
-        if err == K.ERR_RANGE:
-            raise ValueError(f"corrupt payload: a gap exceeds {d} or a level index exceeds "
-                             f"{grid.size - 1}")
-        if err == K.ERR_BEYOND:
-            raise ValueError("corrupt payload: a nonzero lies beyond its bucket")
-        if err:
-            raise RuntimeError(f"elias kernel: unknown error {err}")
-    if scaled and not in_kernel:
-        return scales, scale_coefficients(scales, torch.from_numpy(coeff), d)
-    return scales, torch.from_numpy(coeff)
+
+    def times(multipliers: np.ndarray) -> torch.Tensor:
+        coeff = np.empty(numel, np.float32)
+        results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
+                                                        signed, multipliers, coeff),
+                       _ranges(nb, d))
+        for err, _ in results:
+            if err == K.ERR_PAST:
+                raise ValueError("corrupt payload: a code runs past its bucket's section")
+            if err == K.ERR_RANGE:
+                raise ValueError(f"corrupt payload: a gap exceeds {d} or a level index "
+                                 f"exceeds {grid.size - 1}")
+            if err == K.ERR_BEYOND:
+                raise ValueError("corrupt payload: a nonzero lies beyond its bucket")
+            if err:
+                raise RuntimeError(f"elias kernel: unknown error {err}")
+        return torch.from_numpy(coeff)
+
+    if scaled:
+        return scales, scaled_by_decoder(scales, times, d)
+    return scales, times(np.ones(nb, np.float32))  # x 1.0: the levels, exactly
 
 
 # -- vectorised path ------------------------------------------------------------------------

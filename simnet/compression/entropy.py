@@ -44,7 +44,8 @@ import torch
 
 from . import entropy_kernels, jit, level_keys, scale_coding, threads
 from .quantize import Grid
-from .wire import Quantized, header, header_nbytes, scale_coefficients
+from .wire import (Quantized, header, header_nbytes, scale_coefficients,
+                   scaled_by_decoder)
 
 __all__ = ["encode", "encode_keys", "decode", "decode_scaled", "supports", "check_supported",
            "lanes_for", "chunks_for", "model_nbytes", "pairs_for", "alphabet",
@@ -427,11 +428,9 @@ def decode_scaled(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tenso
     if not jit.enabled():
         return scale_coefficients(*decode(payload, numel, d, grid), d)
     scales, freq, streams = _parse(payload, numel, d, grid)
-    if not scales.all():  # zero-scale buckets must hold zero levels: the levels, then check
-        levels = _decode_compiled(payload, numel, streams, freq, grid,
-                                  np.ones(scales.size, np.float32), d)
-        return scale_coefficients(scales, levels, d)
-    return _decode_compiled(payload, numel, streams, freq, grid, scales, d)
+    return scaled_by_decoder(
+        scales, lambda times: _decode_compiled(payload, numel, streams, freq, grid, times, d),
+        d)
 
 
 def _decode_chunk(words: np.ndarray, x: np.ndarray, freq: np.ndarray, cum: np.ndarray,

@@ -262,6 +262,17 @@ def scale_coefficients(scales: np.ndarray, coeff: torch.Tensor, d: int) -> torch
     return full.mul_(scales.unsqueeze(1)).reshape(-1)[:numel]
 
 
+def scaled_by_decoder(scales: np.ndarray, decode_times, d: int) -> torch.Tensor:
+    """The gradient (float32 [numel]) from a decoder that multiplies as it decodes:
+    `decode_times(multipliers)` gives each coordinate's sgn·level times its bucket's
+    multiplier (float32 [B]). The multipliers are the scales themselves, unless one is zero:
+    a zero scale would hide a nonzero level, so then the levels are decoded (multipliers 1.0,
+    exact) and `scale_coefficients` scales them, checking those buckets."""
+    if scales.all():
+        return decode_times(scales)
+    return scale_coefficients(scales, decode_times(np.ones(scales.size, np.float32)), d)
+
+
 def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tensor:
     expect = fixed_nbytes(numel, d, grid)
     if len(payload) != expect:
