@@ -102,6 +102,20 @@ def of_rounding(x: np.ndarray, scales: np.ndarray, seed: int, d: int, fast: tupl
 
 
 @jit.inline
+def _sub_histograms(size):
+    """Four zeroed int64 histograms of `size` codes, for `_tally_codes`."""
+    return (np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(size, np.int64),
+            np.zeros(size, np.int64))
+
+
+@jit.inline
+def _merge(counts, c0, c1, c2, c3):
+    """counts = the sum of the four sub-histograms."""
+    for code in range(counts.size):
+        counts[U(code)] = c0[U(code)] + c1[U(code)] + c2[U(code)] + c3[U(code)]
+
+
+@jit.inline
 def _tally(keys, lo, hi, c0, c1, c2, c3):
     """Add the keys [lo, hi) to four sub-histograms (int64 [2G]), four keys an iteration: a
     run of one key would otherwise serialise on the store -> load of a single counter.
@@ -159,14 +173,9 @@ def histogram(keys, lo, hi, shift, counts):
     """Counts of coordinates [lo, hi) into counts (int64, overwritten): of the keys ([2G])
     with shift = 0, else of the pair codes ([2^(2·shift)]; lo even; keys valid). Returns -1,
     or the first position whose key is outside [0, 2G) (shift = 0)."""
-    nkeys = counts.size
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
+    c0, c1, c2, c3 = _sub_histograms(counts.size)
     bad = _tally_codes(keys, lo, hi, shift, c0, c1, c2, c3)
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    _merge(counts, c0, c1, c2, c3)
     return bad
 
 
@@ -193,16 +202,11 @@ def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, shift, counts):
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs, idx, neg = scratch()
-    nkeys = counts.size
-    c0 = np.zeros(nkeys, np.int64)
-    c1 = np.zeros(nkeys, np.int64)
-    c2 = np.zeros(nkeys, np.int64)
-    c3 = np.zeros(nkeys, np.int64)
+    c0, c1, c2, c3 = _sub_histograms(counts.size)
     for start in range(first, n, BLOCK):  # (BLOCK even: pairs never straddle blocks)
         m = min(BLOCK, n - start)
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
-    for key in range(nkeys):
-        counts[U(key)] = c0[U(key)] + c1[U(key)] + c2[U(key)] + c3[U(key)]
+    _merge(counts, c0, c1, c2, c3)
