@@ -300,33 +300,37 @@ def _range_streams(sizes: list[int]) -> list[np.ndarray]:
     return [kept[i][:size] for i, size in enumerate(sizes)]
 
 
-def encode_rounding(x: np.ndarray, scales: torch.Tensor, seed: int, d: int,
-                    fast: tuple[int, int], grid: Grid) -> bytes:
-    """The `elias` payload of the flat float32 gradient x, rounded on the way
+def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
+                    grid: Grid) -> tuple[bytes | None, np.ndarray]:
+    """(payload, scales float32 [B]): the `elias` payload of the flat float32 gradient x,
+    each bucket scaled by its `norm` (`norm_kernels` L2 or LINF) and rounded on the way
     (`elias_fused.py`): the bytes of `quantize` -> `encode` with the same seed's uniforms.
-    scales: float32 [B], checked; fast: the kernels' (grid code, s)."""
+    The payload is None when a scale is not finite (that scale is in scales, for the caller's
+    error). fast: the kernels' (grid code, s)."""
     _check_bucket_size(d)
-    nb, w = scales.numel(), length_bits(d, grid)
+    nb, w = -(-x.size // d), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
     most = _longest_section(d, grid.size)
-    sc, bits = scales.numpy(), np.empty(nb, np.int64)
+    scales, bits = np.empty(nb, np.float32), np.empty(nb, np.int64)
     ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))  # from even coordinates
     bufs = _range_streams([(b1 - b0) * most // 32 + 3 * fused.BLOCK + 1
                            for b0, b1 in ranges])
     jobs = {r: i for i, r in enumerate(ranges)}
-    got = _run(lambda b0, b1: fused.encode_rows(x, sc, seed, d, *fast, b0, b1, *tables,
-                                                bufs[jobs[(b0, b1)]], bits), ranges)
+    got = _run(lambda b0, b1: fused.encode_rows(x, scales, norm, seed, d, *fast, b0, b1,
+                                                *tables, bufs[jobs[(b0, b1)]], bits), ranges)
+    if -K.ERR_SCALE in got:
+        return None, scales
     for g in got:
         if g < 0:
             _check_kernel(-g)
-    out, at = _frame(x.size, scales, bits, w)
+    out, at = _frame(x.size, torch.from_numpy(scales), bits, w)
     stream = out[at:]
     starts = _section_starts(bits)
     shared = np.zeros((len(ranges), 1), np.uint8)
     _run(lambda b0, b1: fused.splice(bufs[jobs[(b0, b1)]], starts[b1] - starts[b0], stream,
                                      starts[b0], shared[jobs[(b0, b1)]]), ranges)
     _or_shared(stream, starts, ranges, shared)
-    return out.tobytes()
+    return out.tobytes(), scales
 
 
 @lru_cache(maxsize=8)

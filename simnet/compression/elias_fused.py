@@ -18,6 +18,8 @@ import numpy as np
 
 from . import elias_kernels as K
 from . import jit
+from .norm_kernels import scale_through
+from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, round_from, scratch
 
 __all__ = ["BLOCK", "encode_rows", "splice"]
@@ -104,18 +106,20 @@ def _code(keys, todo, count, a, start, last, ftab, lb, words, wi, acc, nacc, idx
 
 
 @jit.kernel
-def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab, words,
+def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab, words,
                 sec_bits):
-    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
-    scales[b]; the last bucket may be cut short) as `round_kernels.quantize_rows` does, and
-    write their elias code sections into words (uint32, whose bytes are the stream from bit
+    """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
+    may be cut short) as `norm_kernels` (`norm`: L2 or LINF; bucket b's scale to scales[b],
+    float32) and `round_kernels.quantize_rows` do, and write their elias code sections into
+    words (uint32, whose bytes are the stream from bit
     0, MSB first; the range's largest possible section bits / 32 + 3·BLOCK + 1 words or
     more), sec_bits[b] (int64) receiving each section's length in bits. Tables as
     `elias_kernels.section_bits`; the rounding yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
     only them; in a denser one every coordinate is coded (no list: faster there). Returns the
-    range's bits (its last word zero-padded), or -ERR_OVERFLOW if words is too small (an
+    range's bits (its last word zero-padded), -ERR_SCALE at the first bucket whose scale is
+    not finite (nothing rounded from it), or -ERR_OVERFLOW if words is too small (an
     internal error: callers size it by the largest section)."""
     n = min(x.size, b1 * d)
     first = b0 * d
@@ -128,8 +132,13 @@ def encode_rows(x, scales, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
     wi = 0
     last = first - 1  # flat position of the bucket's previous nonzero (none: one before it)
     opened = 0  # the bit at which the current bucket's section starts
+    buf = norm_scratch(d)
+    scaled = b0  # buckets [b0, scaled) have their scales
     for start in range(first, n, BLOCK):
         m = min(BLOCK, n - start)
+        scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
+        if bad >= 0:  # (the norms just before the rounding reads them again from L1)
+            return -K.ERR_SCALE
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         count = 0
         for i in range(m):

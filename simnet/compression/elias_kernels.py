@@ -37,7 +37,7 @@ import numpy as np
 from . import jit
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND", "ERR_LEVEL",
-           "ERR_OVERFLOW", "omega_code", "section_bits", "write_sections", "write_fixed",
+           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "section_bits", "write_sections", "write_fixed",
            "read_fixed",
            "decode_sections"]
 
@@ -50,6 +50,7 @@ ERR_RANGE = 2  # a gap exceeds d or a level index exceeds G - 1 (or an omega gro
 ERR_BEYOND = 3  # a nonzero lies beyond its bucket (incl. the short last bucket)
 ERR_LEVEL = 4  # encoder input: a level index outside [0, G - 1]
 ERR_OVERFLOW = 5  # encoder: a store outside the range's bytes (lengths and codes disagree)
+ERR_SCALE = 6  # fused encoder: a bucket's scale is not finite (NaN/Inf input, or L2 overflow)
 
 
 def _inline(fn):

@@ -33,7 +33,11 @@ def enabled() -> bool:
 def kernel(fn):
     """Compile `fn` lazily on first call: no-Python mode, GIL released (so a thread pool runs
     kernels in parallel), machine code cached on disk beside the source. Without numba the
-    function is returned as is; callers check `enabled()` first and never call it then."""
+    function is returned as is; callers check `enabled()` first and never call it then.
+
+    numba's cache is keyed on the kernel's own source file only: after editing an `inline`
+    helper in another module, delete the cached `__pycache__/*.nbi` and `*.nbc` files (an
+    install or a fresh clone starts without them)."""
     if numba is None:
         return fn
     return numba.njit(cache=True, nogil=True)(fn)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from . import jit, threads
+from .norm_kernels import scale_through
+from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, round_from, scratch
 
 __all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space",
@@ -83,22 +85,26 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
     return [(b0 * pair, min(b1 * pair, nb)) for b0, b1 in threads.split(-(-nb // pair), parts)]
 
 
-def of_rounding(x: np.ndarray, scales: np.ndarray, seed: int, d: int, fast: tuple[int, int],
+def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
                 points: int, pairs: bool = False):
-    """(keys [n], counts int64) of the flat float32 gradient x rounded with the uniforms of
-    stream `seed` (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys
-    ([2G]), or with `pairs` of the pair codes (as `of_levels`). scales: float32 [B], checked;
-    fast: the kernels' (grid code, s)."""
+    """(scales float32 [B], keys [n], counts int64, ok) of the flat float32 gradient x,
+    each bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
+    `quantize.norms_flat`) and rounded with the uniforms of stream `seed`
+    (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys ([2G]), or with
+    `pairs` of the pair codes (as `of_levels`). ok is False when a scale is not finite (a
+    NaN or infinite coordinate, or an L2 norm past float32): that scale is in scales, the
+    keys and counts are unfinished. fast: the kernels' (grid code, s)."""
     keys = np.empty(x.size, dtype_for(points))
+    scales = np.empty(-(-x.size // d), np.float32)
     shift, size = code_space(points, pairs)
 
     def job(b0, b1):
         kc = np.empty(size, np.int64)
-        round_keys(x, scales, seed, d, *fast, b0, b1, keys, shift, kc)
-        return kc
+        return round_keys(x, scales, norm, seed, d, *fast, b0, b1, keys, shift, kc), kc
 
     parts = 1 if x.size < _PAR_MIN else threads.THREADS
-    return keys, sum(threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts)))
+    done = threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts))
+    return scales, keys, sum(kc for _, kc in done), all(bad < 0 for bad, _ in done)
 
 
 @jit.inline
@@ -193,20 +199,28 @@ def keys_of(idx, neg, points, lo, hi, keys):
 
 
 @jit.kernel
-def round_keys(x, scales, seed, d, kind, s, b0, b1, keys, shift, counts):
-    """Round buckets [b0, b1) of the flat gradient x (float32 [n]; bucket b's scale in
-    scales[b]; the last may be cut short; b0·d even) as `round_kernels.quantize_rows` does,
-    writing each coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and counts
-    (int64, overwritten): of the keys ([2G]) with shift = 0, else of the pair codes
-    ([2^(2·shift)]). Quantize + keys + histogram in one pass, a block at a time."""
+def round_keys(x, scales, norm, seed, d, kind, s, b0, b1, keys, shift, counts):
+    """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
+    may be cut short; b0·d even) as `norm_kernels` and `round_kernels.quantize_rows` do,
+    writing each bucket's scale to scales[b] (float32), each coordinate's key 2·level + sign
+    to keys (`dtype_for`, [n]) and counts (int64, overwritten): of the keys ([2G]) with
+    shift = 0, else of the pair codes ([2^(2·shift)]). Norms + rounding + keys + histogram in
+    one pass, a block at a time (a bucket's norm just before its rounding reads it from L1).
+    Returns -1, or the first bucket whose scale is not finite (nothing rounded from it)."""
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs, idx, neg = scratch()
+    buf = norm_scratch(d)
     c0, c1, c2, c3 = _sub_histograms(counts.size)
+    scaled = b0  # buckets [b0, scaled) have their scales
     for start in range(first, n, BLOCK):  # (BLOCK even: pairs never straddle blocks)
         m = min(BLOCK, n - start)
+        scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
+        if bad >= 0:
+            return bad
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
     _merge(counts, c0, c1, c2, c3)
+    return -1

@@ -17,60 +17,94 @@ from . import jit
 U = np.uint64
 
 
+L2, LINF = 0, 1  # the kernels' codes of the two norms
+_ABS = np.uint32(0x7FFFFFFF)
+_INF = np.uint32(0x7F800000)
+_NAN = np.uint32(0x7FC00000)
+
+
+@jit.inline
+def scratch(d):
+    """The float64 buffer of `norms_into` for buckets of d coordinates: P >= d elements, P the
+    next power of two."""
+    width = 1
+    while width < d:
+        width *= 2
+    return np.empty(width, np.float64)
+
+
+@jit.inline
+def norms_into(x, d, norm, b0, b1, buf, out):
+    """out[b] (float32) = the scale of bucket b of the flat float32 x, for b in [b0, b1): its
+    L2 norm (norm = L2; buf from `scratch`) or its max magnitude (LINF; NaN for a bucket
+    holding a NaN or an infinity). A range a call: an inlined helper costs reference-count
+    updates per call, ~10% of a bucket's norm."""
+    n = x.size
+    if norm == L2:
+        width = buf.size
+        half = width >> 1
+        for b in range(b0, b1):
+            base = b * d
+            if width > 1 and base + d <= n:
+                # a whole bucket: squares and the first halving in one loop (element i + half
+                # exists for i < d - half; the rest of the first half adds a zero: no-op)
+                for i in range(d - half):
+                    v = np.float64(x[U(base + i)])
+                    w = np.float64(x[U(base + i + half)])
+                    buf[U(i)] = v * v + w * w
+                for i in range(d - half, half):
+                    v = np.float64(x[U(base + i)])
+                    buf[U(i)] = v * v
+                h = half
+            else:  # one coordinate per bucket, or the short last bucket: squares, zero-padded
+                m = min(d, n - base)
+                for i in range(m):
+                    v = np.float64(x[U(base + i)])
+                    buf[U(i)] = v * v
+                for i in range(m, width):
+                    buf[U(i)] = 0.0
+                h = width
+            while h > 1:
+                h >>= 1
+                for i in range(h):
+                    buf[U(i)] = buf[U(i)] + buf[U(i + h)]
+            out[U(b)] = np.float32(np.sqrt(buf[0]))
+    else:  # on the bit patterns: for finite non-negative floats the unsigned order is the
+        # float order, so the max is an integer max (which LLVM vectorises)
+        bits = x.view(np.uint32)
+        out_bits = out.view(np.uint32)
+        for b in range(b0, b1):
+            top = np.uint32(0)
+            for i in range(b * d, min((b + 1) * d, n)):
+                top = max(top, bits[U(i)] & _ABS)
+            out_bits[U(b)] = top if top < _INF else _NAN
+
+
+@jit.inline
+def scale_through(x, d, norm, scaled, upto, buf, scales):
+    """For a fused encoder about to round up to bucket `upto` (exclusive), the buckets of its
+    range before `scaled` having their scales: the scales of buckets [scaled, upto) into scales (as
+    `norms_into`). Returns (the new `scaled`, -1), or (scaled, b) for the first bucket b whose
+    scale is not finite (NaN or infinite: nothing may be rounded with it)."""
+    if upto <= scaled:
+        return scaled, -1
+    norms_into(x, d, norm, scaled, upto, buf, scales)
+    for b in range(scaled, upto):
+        if not scales[U(b)] < np.inf:
+            return scaled, b
+    return upto, -1
+
+
 @jit.kernel
 def l2_norms(x, d, b0, b1, out):
     """Norms of the buckets [b0, b1) of the flat float32 x (bucket b = x[b·d:(b+1)·d], the
     last one zero-padded where x ends mid-bucket) into out[b0:b1] (float32)."""
-    width = 1
-    while width < d:
-        width *= 2
-    half = width // 2
-    buf = np.empty(max(width, 1), np.float64)
-    n = x.size
-    for b in range(b0, b1):
-        base = b * d
-        if width > 1 and base + d <= n:
-            # a whole bucket: squares and the first halving in one loop (element i + half
-            # exists for i < d - half; the rest of the first half adds a zero: no-op)
-            for i in range(d - half):
-                v = np.float64(x[U(base + i)])
-                w = np.float64(x[U(base + i + half)])
-                buf[U(i)] = v * v + w * w
-            for i in range(d - half, half):
-                v = np.float64(x[U(base + i)])
-                buf[U(i)] = v * v
-            h = half
-        else:  # one coordinate per bucket, or the short last bucket: squares, zero-padded
-            m = min(d, n - base)
-            for i in range(m):
-                v = np.float64(x[U(base + i)])
-                buf[U(i)] = v * v
-            for i in range(m, width):
-                buf[U(i)] = 0.0
-            h = width
-        while h > 1:
-            h //= 2
-            for i in range(h):
-                buf[U(i)] = buf[U(i)] + buf[U(i + h)]
-        out[U(b)] = np.float32(np.sqrt(buf[0]))
-
-
-_ABS = np.uint32(0x7FFFFFFF)
-_INF = np.uint32(0x7F800000)
-_NAN = np.uint32(0x7FC00000)
+    norms_into(x, d, L2, b0, b1, scratch(d), out)
 
 
 @jit.kernel
 def linf_norms(x, d, b0, b1, out):
     """max |x_i| of the buckets [b0, b1) of the flat float32 x (as `l2_norms`; the padding of
     a short last bucket is zero) into out[b0:b1] (float32), exact; NaN for a bucket holding a
-    NaN or an infinity. On the bit patterns: for finite non-negative floats the unsigned
-    order is the float order, so the max is an integer max (which LLVM vectorises)."""
-    bits = x.view(np.uint32)
-    out_bits = out.view(np.uint32)
-    n = x.size
-    for b in range(b0, b1):
-        top = np.uint32(0)
-        for i in range(b * d, min((b + 1) * d, n)):
-            top = max(top, bits[U(i)] & _ABS)
-        out_bits[U(b)] = top if top < _INF else _NAN
+    NaN or an infinity."""
+    norms_into(x, d, LINF, b0, b1, scratch(d), out)

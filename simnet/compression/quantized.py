@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import elias, entropy, grid_kernels, jit, level_keys, round_kernels, wire
+from . import elias, entropy, grid_kernels, jit, level_keys, norm_kernels, round_kernels, wire
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
@@ -154,6 +154,11 @@ class GridQuantizer(Compressor):
             return None
         return code, self.grid.size - (1 if code == grid_kernels.UNIFORM else 2)
 
+    @property
+    def _norm_code(self) -> int:
+        """`norm_kernels`' code of this method's scale."""
+        return norm_kernels.L2 if self.norm == "l2" else norm_kernels.LINF
+
     def _scales_unpadded(self, x: torch.Tensor) -> torch.Tensor:
         """`checked_scales` of a 1-D x without padding all of it to whole buckets (a copy of
         the gradient), the same float32 values: the norms read the short last bucket in
@@ -189,25 +194,32 @@ class GridQuantizer(Compressor):
     def _encode_fixed_compiled(self, x: torch.Tensor, generator: torch.Generator | None,
                                fast: tuple[int, int]) -> bytes:
         """`_encode_fixed_cpu` with the compiled kernels: chunks on the thread pool, each
-        rounded and packed in one pass, the gradient read in place (no padded copy)."""
+        scaled, rounded and packed in one pass, the gradient read in place (no padded copy);
+        the header and scales are written last."""
         n, d, grid = x.numel(), self.bucket_size, self.grid
-        scales = self._scales_unpadded(x)
-        seed = stream_seed(generator)
+        seed, norm = stream_seed(generator), self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
-        out, pos = wire.fixed_frame(scales, n, d, grid)
+        sc = np.empty(-(-n // d), np.float32)
+        out = np.empty(wire.fixed_nbytes(n, d, grid), np.uint8)
+        pos = wire.header_nbytes(n) + 4 * sc.size
         k = grid.index_bits + 1
-        flat, sc = x.numpy(), scales.numpy()
+        flat, failed = x.numpy(), []
 
         def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
             at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
             block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages to fault
-            round_kernels.quantize_pack_rows(
-                part, sc[r0:r0 + rows], seed, r0 * d, d, *fast, k - 1,
-                np.empty(block, self._index_dtype), np.empty(block, np.bool_),
-                out[at:at + -(-part.size * k // 8)])
+            if round_kernels.quantize_pack_rows(
+                    part, sc[r0:r0 + rows], norm, seed, r0 * d, d, *fast, k - 1,
+                    np.empty(block, self._index_dtype), np.empty(block, np.bool_),
+                    out[at:at + -(-part.size * k // 8)]) >= 0:
+                failed.append(r0)
 
         parallel_map(pack_chunk, range(0, sc.size, rows))
+        scales = torch.from_numpy(sc)
+        if failed:
+            self._finite(scales, x)  # raises: a scale is not finite
+        wire.write_fixed_head(out, scales, n)
         return out.tobytes()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -223,14 +235,21 @@ class GridQuantizer(Compressor):
         if self.encoding == "fixed" and on_cpu:
             return self._encode_fixed_cpu(x, generator)
         fast = self._kernel_grid() if on_cpu and x.numel() else None
-        if fast is not None:  # elias, entropy, auto: rounded on the way, in one pass
+        if fast is not None:  # elias, entropy, auto: scaled and rounded on the way, one pass
             x = x.contiguous()
-            scales, seed, d = self._scales_unpadded(x), stream_seed(generator), self.bucket_size
+            seed, d, norm = stream_seed(generator), self.bucket_size, self._norm_code
             if self.encoding == "elias":
-                return elias.encode_rounding(x.numpy(), scales, seed, d, fast, self.grid)
-            keys, counts = level_keys.of_rounding(
-                x.numpy(), scales.numpy(), seed, d, fast, self.grid.size,
+                payload, scales = elias.encode_rounding(x.numpy(), norm, seed, d, fast,
+                                                        self.grid)
+                if payload is None:
+                    self._finite(torch.from_numpy(scales), x)  # raises: a scale not finite
+                return payload
+            scales, keys, counts, ok = level_keys.of_rounding(
+                x.numpy(), norm, seed, d, fast, self.grid.size,
                 pairs=entropy.pairs_for(x.numel(), d, self.grid.size))
+            scales = torch.from_numpy(scales)
+            if not ok:
+                self._finite(scales, x)  # raises
             if self.encoding == "entropy":
                 return entropy.encode_keys(keys, counts, scales, self.grid, d, None)
             return wire.encode_auto(keys, counts, scales, d, self.grid)

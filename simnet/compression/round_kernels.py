@@ -16,6 +16,8 @@ import numpy as np
 from .counter_kernels import draw
 from .grid_kernels import EXPONENTIAL, pack_fields
 from .jit import inline, kernel
+from .norm_kernels import scale_through
+from .norm_kernels import scratch as norm_scratch
 
 __all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "scratch", "round_from"]
 
@@ -119,23 +121,33 @@ def quantize_rows(x, scales, seed, first, d, kind, s, idx_out, neg_out):
 
 
 @kernel
-def quantize_pack_rows(x, scales, seed, first, d, kind, s, w, idx_block, neg_block, out):
-    """`quantize_rows` and then `pack_fields` (k = w + 1 bits a coordinate) into out (uint8,
-    ceil(m·k/8) bytes for m coordinates), a block at a time through idx_block / neg_block
-    (BLOCK each, uint8 or int32 / bool): no temporaries the size of x, whose fresh pages cost
-    a fault each (~2 µs on this VM: 1 ms for 1 M coordinates' indices and signs)."""
+def quantize_pack_rows(x, scales, norm, seed, first, d, kind, s, w, idx_block, neg_block, out):
+    """Scale the buckets of x as `norm_kernels` does (`norm`: L2 or LINF; bucket b's scale to
+    scales[b], float32 [len(scales)]), then `quantize_rows` and `pack_fields` them (k = w + 1
+    bits a coordinate) into out (uint8, ceil(m·k/8) bytes for m coordinates), a block at a
+    time through idx_block / neg_block (BLOCK each, uint8 or int32 / bool): no temporaries
+    the size of x, whose fresh pages cost a fault each (~2 µs on this VM: 1 ms for 1 M
+    coordinates' indices and signs), and each bucket's norm read just before its rounding
+    reads it again from L1. Returns -1, or the first bucket whose scale is not finite
+    (nothing rounded from it)."""
     n = min(x.size, scales.size * d)
     u = np.empty(BLOCK, np.float32)
     words = np.empty(BLOCK // 2, np.uint64)
     halves = words.view(np.uint32)
     two_s = np.float32(2.0**s)
+    buf = norm_scratch(d)
+    scaled = 0  # buckets [0, scaled) have their scales
     k = w + 1
     for start in range(0, n, BLOCK):  # a block of BLOCK fields fills k·BLOCK/8 whole bytes
         m = min(BLOCK, n - start)
+        scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
+        if bad >= 0:
+            return bad
         draw(u, words, halves, m, seed, (first + start) // 2)
         _round_block(x, scales, d, kind, s, two_s, u, start, m, idx_block, neg_block, start)
         at = start * k // 8
         pack_fields(idx_block, neg_block, m, w, out[at:at + (m * k + 7) // 8])
+    return -1
 
 
 @inline

@@ -111,11 +111,17 @@ def chunk_rows(d: int, coords: int) -> int:
 def fixed_frame(scales: torch.Tensor, numel: int, d: int, grid: Grid) -> tuple[np.ndarray, int]:
     """A `fixed` payload buffer with header and scales written: (uint8 array, field offset)."""
     out = np.empty(fixed_nbytes(numel, d, grid), np.uint8)
+    return out, write_fixed_head(out, scales, numel)
+
+
+def write_fixed_head(out: np.ndarray, scales: torch.Tensor, numel: int) -> int:
+    """Write a `fixed` payload's header and scales at the start of out (uint8); returns the
+    offset of its fields."""
     head = header("fixed", numel)
     out[:len(head)] = np.frombuffer(head, np.uint8)
     pos = len(head) + 4 * scales.numel()
     out[len(head):pos] = np.frombuffer(scales_bytes(scales), np.uint8)
-    return out, pos
+    return pos
 
 
 def _encode_fixed(q: Quantized, grid: Grid, d: int) -> bytes:

@@ -117,3 +117,34 @@ def test_auto_from_keys_can_send_fixed():
     assert fast == on_path(False, lambda: c.encode(x, torch.Generator().manual_seed(3)))
     assert fast[0] == compression.wire.TAGS["fixed"]
     assert torch.equal(c.decode(fast, 5000), on_path(False, lambda: c.decode(fast, 5000)))
+
+
+@pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf"])  # an L2 and a max-magnitude scale
+@pytest.mark.parametrize("at", [0, 300_000, 599_999])  # first range, second, short last bucket
+@pytest.mark.parametrize("bad", [float("nan"), -float("inf")])
+def test_fused_norms_refuse_a_non_finite_coordinate(encoding, method, at, bad):
+    """The fused encoders compute each bucket's scale just before rounding it: a NaN or an
+    infinity anywhere (on either thread's range, or chunk of `fixed`) stops them with
+    check_gradient's ValueError, on both paths."""
+    c = compression.get(method, bucket_size=512, encoding=encoding, bits=4)
+    x = torch.randn(600_000, generator=torch.Generator().manual_seed(at))
+    x[at] = bad
+    for kernels in (True, False):
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            on_path(kernels, lambda: c.encode(x, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
+def test_fused_norms_refuse_an_l2_norm_past_float32(encoding):
+    """Finite coordinates whose bucket's L2 norm exceeds float32 (in the second thread's
+    range): 'too large', on both paths; the same max magnitudes are fine for qsgdinf."""
+    x = torch.randn(600_000, generator=torch.Generator().manual_seed(1))
+    x[400_000:400_008] = 3e38
+    c = compression.get("qsgd", bucket_size=512, encoding=encoding, bits=4)
+    for kernels in (True, False):
+        with pytest.raises(ValueError, match="too large"):
+            on_path(kernels, lambda: c.encode(x, torch.Generator().manual_seed(0)))
+    c = compression.get("qsgdinf", bucket_size=512, encoding=encoding, bits=4)
+    assert on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(0))) == on_path(
+        False, lambda: c.encode(x, torch.Generator().manual_seed(0)))
