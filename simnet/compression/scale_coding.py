@@ -68,22 +68,21 @@ def _pack_bits(bits: np.ndarray) -> bytes:
 
 def encode(scales: np.ndarray) -> bytes:
     """The coded block of float32 scales [B] (any finite or not: the bit pattern is kept)."""
-    u = np.ascontiguousarray(scales, np.float32).view(np.uint32).astype(np.int64)
+    u32 = np.ascontiguousarray(scales, np.float32).view(np.uint32)
+    ref = int(np.partition(u32, (u32.size - 1) // 2)[(u32.size - 1) // 2]) if u32.size else 0
+    if jit.enabled():  # the residuals computed on the fly, in two kernels
+        mode, k = scale_kernels.choose(u32, ref, MAX_K)
+        out = np.empty(5 * u32.size + 1, np.uint8)
+        rem_len, unary_len = scale_kernels.write(u32, mode, ref, k, out)
+        return b"".join([bytes([mode, k]), ref.to_bytes(4, "big") if mode else b"",
+                         unary_len.to_bytes(4, "big"), out[:rem_len + unary_len].tobytes()])
+    u = u32.astype(np.int64)
     candidates = [(0, _zigzag(np.diff(u, prepend=0)), b"")]
-    if u.size:
-        ref = int(np.partition(u, (u.size - 1) // 2)[(u.size - 1) // 2])  # the lower median
+    if u.size:  # ref: the lower median
         candidates.append((1, _zigzag(u - ref), ref.to_bytes(4, "big")))
-    best_k = scale_kernels.best_k if jit.enabled() else lambda z, _: _best_k(z)
     # fewest bits in all (the reference's 32 included), then mode 0
     _, mode, k, z, ref_bytes = min((bits + 8 * len(r), m, k, z, r) for m, z, r in candidates
-                                   for bits, k in [best_k(z, MAX_K)])
-    if jit.enabled():
-        rem_len = -(-z.size * k // 8)  # bytes of the k-bit remainders, then the unary part
-        out = np.empty(rem_len + -(-(int((z >> k).sum()) + z.size) // 8), np.uint8)
-        scale_kernels.write(z, k, out)
-        unary_len = out.size - rem_len
-        return b"".join([bytes([mode, k]), ref_bytes, unary_len.to_bytes(4, "big"),
-                         out.tobytes()])
+                                   for bits, k in [_best_k(z)])
     rem = (z[:, None] >> np.arange(k - 1, -1, -1)) & 1  # [B, k], MSB first
     q = z >> k
     unary = np.ones(int(q.sum()) + z.size, np.uint8)
@@ -124,18 +123,22 @@ def decode(payload: bytes, off: int, count: int) -> tuple[np.ndarray, int]:
 
     if jit.enabled():
         z = _read_compiled(payload, rem_at, unary_at, unary_len, count, k)
-    else:
-        z = _read_numpy(payload, rem_at, unary_at, unary_len, count, k)
+        u = np.empty(count, np.uint32)
+        if not scale_kernels.patterns(z, mode, ref, u):
+            raise ValueError(_OUTSIDE)
+        return check_scales(u.view(np.float32)), end
+    z = _read_numpy(payload, rem_at, unary_at, unary_len, count, k)
     r = np.where(z & 1, -(z >> 1) - 1, z >> 1)
     u = np.cumsum(r) if mode == 0 else ref + r
     if ((u < 0) | (u >= 1 << 32)).any():
-        raise ValueError("corrupt entropy payload: a scale's bit pattern is outside 32 bits")
+        raise ValueError(_OUTSIDE)
     return check_scales(u.astype(np.uint32).view(np.float32)), end
 
 
 _PADDING = "corrupt entropy payload: nonzero padding after the scales' remainders"
 _TRAILING = "corrupt entropy payload: bytes or bits after the scales' quotients"
 _RANGE = "corrupt entropy payload: a scale residual is out of range"
+_OUTSIDE = "corrupt entropy payload: a scale's bit pattern is outside 32 bits"
 
 
 def _read_compiled(payload: bytes, rem_at: int, unary_at: int, unary_len: int, count: int,
