@@ -38,6 +38,7 @@ below, the fallback and the tests' oracle.
 
 from __future__ import annotations
 
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -315,6 +316,17 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     return out.tobytes()
 
 
+@lru_cache(maxsize=16)
+def _kernel_values(grid: Grid, pairs: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The decoder kernel's (v0, v1): by symbol, the signed level of its (first) coordinate
+    and, for pairs, of its second (else None)."""
+    signed = _symbol_values(grid)
+    if not pairs:
+        return signed, None
+    pair = np.arange(signed.size ** 2)
+    return signed[pair // signed.size], signed[pair % signed.size]
+
+
 def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid: Grid,
                      scales: np.ndarray, d: int) -> torch.Tensor:
     """Each chunk's words decoded by the compiled kernel (table, counts and states checked;
@@ -322,15 +334,12 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     chunks on threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones
     give the levels); ValueError as the vectorised path."""
     pairs = pairs_for(numel, d, grid.size)
-    cum, slot_sym = _slot_symbols(freq)
-    symtab = slot_sym.astype(np.uint8 if freq.size <= 256 else np.uint16)
-    fs, cs = freq.astype(np.uint32), cum.astype(np.uint32)
-    signed = _symbol_values(grid)
-    if pairs:
-        pair = np.arange(freq.size)
-        v0, v1, per = signed[pair // signed.size], signed[pair % signed.size], 2
-    else:
-        v0, v1, per = signed, None, 1
+    fs = freq.astype(np.uint32)
+    cs = np.cumsum(fs, dtype=np.uint32) - fs
+    symtab = np.repeat(np.arange(freq.size, dtype=np.uint8 if freq.size <= 256 else np.uint16),
+                       freq)  # slot -> symbol (`_slot_symbols`), in its kernel dtype
+    v0, v1 = _kernel_values(grid, pairs)
+    per = 2 if pairs else 1
     coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length
 
     def dec(c0, c1):  # chunks [c0, c1): an error message or None each
@@ -351,7 +360,8 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     for error in [v for verdicts, _ in parts for v in verdicts]:
         if error:  # the first chunk's error, as the vectorised path meets it
             raise ValueError(error)
-    if pairs and numel % 2 and parts[-1][1] % signed.size:
+    a = 2 * grid.size - 1  # symbols of one coordinate: a pair's symbol is a·first + second
+    if pairs and numel % 2 and parts[-1][1] % a:
         raise ValueError(_LONE_PARTNER)
     return torch.from_numpy(coeff[:numel])
 
