@@ -3,8 +3,8 @@
 `quantize` then `elias.encode` pass the gradient's level indices and signs through memory
 twice: rounding writes them (2 bytes a coordinate), `section_bits` reads them to size every
 bucket's code section, `write_sections` reads them again to write the codes. Here each thread
-takes a contiguous range of buckets and, a block of BLOCK coordinates at a time, rounds the
-block into L1-resident scratch and writes its codes at once into a stream of its own, from bit
+takes a contiguous range of buckets and, a block of BLOCK coordinates at a time, computes the
+block's bucket norms and rounds the block into L1-resident scratch and writes its codes at once into a stream of its own, from bit
 0, noting each bucket's section length. The ranges' streams are then spliced, bit-shifted, into
 the payload. One pass over the gradient, no full-size temporaries; the bytes are exactly those
 of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout).

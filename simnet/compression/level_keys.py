@@ -1,9 +1,9 @@
 """Level keys: each coordinate's (level index, sign) as one small integer key = 2·level +
 sign, and their counts (or the counts of pairs of keys, the codes of `entropy`'s pair mode),
-for the compiled coders (`entropy`, and `elias` outside its fused
-encoder). From the quantizer's level indices and signs (`of_levels`), or rounded from the
-gradient on the way (`of_rounding`: stochastic rounding, keys and counts in one pass, a block
-at a time, no full-size index or sign arrays). Keys lie in [0, 2G) for a grid of G points.
+for the compiled coders (`entropy`, and `elias` outside its fused encoder). From the
+quantizer's level indices and signs (`of_levels`), or rounded from the gradient on the way
+(`of_rounding`: norms, stochastic rounding, keys and counts in one pass, a block at a time,
+no full-size index or sign arrays). Keys lie in [0, 2G) for a grid of G points.
 """
 
 from __future__ import annotations
