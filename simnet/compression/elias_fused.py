@@ -182,30 +182,22 @@ def splice(src, nbits, dst, bit0, head):
     bits after the stream are zero; no byte past it is touched (another range's)."""
     if nbits == 0:
         return
-    sh = np.uint64(bit0 & 7)
+    sh = bit0 & 7
     c0 = bit0 >> 3
     last = (bit0 + nbits - 1) >> 3  # the last byte holding bits of src
-    nw = (nbits + 31) >> 5
-    if sh == 0:  # aligned: src's bytes as they are
-        lo = c0
-    else:  # dst byte c0 + 1 + j holds src bits [8j + 8 - sh, 8j + 16 - sh)
-        lo = c0 + 1
-        head[0] = np.uint8(_bswap32(np.uint64(src[0])) >> (np.uint64(24) + sh))
-    # 4 bytes a word: dst bytes [lo + 4i, lo + 4i + 4) come from words i and i + 1
-    t = lo
-    i = 0
-    while t + 4 <= last + 1:
-        hi_word = _bswap32(np.uint64(src[i]))
-        lo_word = _bswap32(np.uint64(src[i + 1])) if i + 1 < nw else np.uint64(0)
-        v = ((hi_word << np.uint64(32)) | lo_word) >> (np.uint64(24) + sh) if sh else hi_word
-        for j in range(4):
-            dst[t + j] = np.uint8((v >> np.uint64(24 - 8 * j)) & np.uint64(255))
-        t += 4
-        i += 1
-    while t <= last:  # the tail, byte by byte: dst byte t = src bits [8(t - c0) - sh, +8)
-        q = 8 * (t - c0) - np.int64(sh)
-        w = q >> 5
-        v = (_bswap32(np.uint64(src[w])) << np.uint64(32)) | (
-            _bswap32(np.uint64(src[w + 1])) if w + 1 < nw else np.uint64(0))
-        dst[t] = np.uint8((v >> np.uint64(56 - (q & 31))) & np.uint64(255))
-        t += 1
+    s8 = src.view(np.uint8)  # the stream's bytes in order (each word stored byte-swapped)
+    nsrc = (nbits + 7) >> 3  # the bytes holding its bits; past them s8 is scratch
+    u = np.uint64  # (unsigned indices: no negative-index code, so LLVM vectorises the loops)
+    if sh == 0:  # aligned: a byte copy
+        for j in range(nsrc):
+            dst[u(c0 + j)] = s8[u(j)]
+        return
+    head[0] = s8[0] >> np.uint8(sh)
+    # dst byte c0 + 1 + j: the low sh bits of stream byte j, then the high 8 - sh of byte j + 1
+    up, down = np.uint8(8 - sh), np.uint8(sh)
+    count = last - c0
+    body = min(count, nsrc - 1)
+    for j in range(body):
+        dst[u(c0 + 1 + j)] = np.uint8(s8[u(j)] << up) | (s8[u(j + 1)] >> down)
+    for j in range(body, count):  # the last byte, if only stream byte j reaches it
+        dst[u(c0 + 1 + j)] = np.uint8(s8[u(j)] << up)
