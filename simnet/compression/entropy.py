@@ -206,9 +206,12 @@ def _prefix(n: int, scale_block: bytes, freq: np.ndarray, states: list, counts: 
                      np.concatenate(states).astype(">u4").tobytes()])
 
 
-def _slot_symbols(freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cum [A]: each symbol's first slot, slot -> symbol [M]) of a frequency table."""
-    return np.cumsum(freq) - freq, np.repeat(np.arange(freq.size), freq)
+def _slot_symbols(freq: np.ndarray, cum_dtype=np.int64,
+                  sym_dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """(cum [A]: each symbol's first slot, slot -> symbol [M]) of a frequency table, in these
+    dtypes (the compiled decoder's are small)."""
+    f = freq.astype(cum_dtype, copy=False)
+    return np.cumsum(f) - f, np.repeat(np.arange(freq.size, dtype=sym_dtype), freq)
 
 
 def _symbol_values(grid: Grid) -> np.ndarray:
@@ -335,9 +338,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     give the levels); ValueError as the vectorised path."""
     pairs = pairs_for(numel, d, grid.size)
     fs = freq.astype(np.uint32)
-    cs = np.cumsum(fs, dtype=np.uint32) - fs
-    symtab = np.repeat(np.arange(freq.size, dtype=np.uint8 if freq.size <= 256 else np.uint16),
-                       freq)  # slot -> symbol (`_slot_symbols`), in its kernel dtype
+    cs, symtab = _slot_symbols(freq, np.uint32, np.uint8 if freq.size <= 256 else np.uint16)
     v0, v1 = _kernel_values(grid, pairs)
     per = 2 if pairs else 1
     coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length

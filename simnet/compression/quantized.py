@@ -201,7 +201,7 @@ class GridQuantizer(Compressor):
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         sc = np.empty(-(-n // d), np.float32)
         out = np.empty(wire.fixed_nbytes(n, d, grid), np.uint8)
-        pos = wire.header_nbytes(n) + 4 * sc.size
+        pos = wire.fixed_fields_at(n, sc.size)  # the header and scales go in last
         k = grid.index_bits + 1
         flat, failed = x.numpy(), []
 

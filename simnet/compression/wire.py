@@ -114,12 +114,17 @@ def fixed_frame(scales: torch.Tensor, numel: int, d: int, grid: Grid) -> tuple[n
     return out, write_fixed_head(out, scales, numel)
 
 
+def fixed_fields_at(numel: int, nb: int) -> int:
+    """The byte offset of a `fixed` payload's fields: after its header and nb float32 scales."""
+    return header_nbytes(numel) + 4 * nb
+
+
 def write_fixed_head(out: np.ndarray, scales: torch.Tensor, numel: int) -> int:
     """Write a `fixed` payload's header and scales at the start of out (uint8); returns the
-    offset of its fields."""
+    offset of its fields (`fixed_fields_at`)."""
     head = header("fixed", numel)
     out[:len(head)] = np.frombuffer(head, np.uint8)
-    pos = len(head) + 4 * scales.numel()
+    pos = fixed_fields_at(numel, scales.numel())
     out[len(head):pos] = np.frombuffer(scales_bytes(scales), np.uint8)
     return pos
 
