@@ -24,7 +24,6 @@ on threads) and the vectorised numpy code below, the fallback and the tests' ora
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 
 import numpy as np
@@ -32,7 +31,7 @@ import torch
 
 from . import elias_fused as fused
 from . import elias_kernels as K
-from . import jit, level_keys, threads
+from . import jit, level_keys, scratch, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
@@ -252,7 +251,7 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
     nb = bits.size
     lb = -(-nb * w // 8)
     head = np.frombuffer(header("elias", numel) + scales_bytes(scales), np.uint8)
-    out = np.empty(_nbytes(numel, nb, w, int(bits.sum())), np.uint8)
+    out = scratch.array("elias.payload", _nbytes(numel, nb, w, int(bits.sum())), np.uint8)
     out[:head.size] = head
     _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
     return out, head.size + lb
@@ -284,20 +283,10 @@ def _or_shared(stream: np.ndarray, starts: np.ndarray, ranges, shared: np.ndarra
             stream[starts[b0] >> 3] |= shared[i, 0]
 
 
-_local = threading.local()
-
-
 def _range_streams(sizes: list[int]) -> list[np.ndarray]:
-    """uint32 scratch streams of these sizes (words), one per bucket range, kept by the calling
-    thread from call to call: fresh ones are mapped anew, and their first write costs a page
-    fault per 4 KiB (~0.2 ms per 1 M coordinates). Pages never written stay unmapped."""
-    kept = getattr(_local, "streams", [])
-    kept += [np.empty(0, np.uint32)] * (len(sizes) - len(kept))
-    for i, size in enumerate(sizes):
-        if kept[i].size < size:
-            kept[i] = np.empty(size, np.uint32)
-    _local.streams = kept
-    return [kept[i][:size] for i, size in enumerate(sizes)]
+    """uint32 scratch streams of these sizes (words), one per bucket range (`scratch`: pages
+    never written stay unmapped)."""
+    return [scratch.array(f"elias.stream{i}", size, np.uint32) for i, size in enumerate(sizes)]
 
 
 def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],

@@ -43,7 +43,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import entropy_kernels, jit, level_keys, scale_coding, threads
+from . import entropy_kernels, jit, level_keys, scale_coding, scratch, threads
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, scale_coefficients,
                    scaled_by_decoder)
@@ -293,30 +293,30 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     ftab, ctab = freq[code_sym], cum[code_sym]
     per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
 
-    def enc(c0, c1):  # chunks [c0, c1): (final states, words buffer, word count) each
+    # each chunk's word buffer (a word a symbol at most, and a slot), taken here: scratch
+    # belongs to the calling thread
+    bufs = [scratch.array(f"entropy.words{c}", hi - lo + 1, np.uint16)
+            for c, (lo, hi) in enumerate(chunks)]
+
+    def enc(c0, c1):  # chunks [c0, c1): (final states, word count) each
         coded = []
-        for lo, hi in chunks[c0:c1]:
+        for c in range(c0, c1):
+            lo, hi = chunks[c]
             x = np.empty(lanes_for(hi - lo, pairs), np.int64)
-            buf = np.empty(hi - lo + 1, np.uint16)  # a word a symbol at most, and a slot
             part = keys[per * lo:per * hi]
             if part.size % per:  # a lone last coordinate: its partner's key is 0
                 part = np.append(part, part.dtype.type(0))
-            got = entropy_kernels.encode(part, shift, ftab, ctab, x, buf, limit)
-            coded.append((x, buf, got))
+            coded.append((x, entropy_kernels.encode(part, shift, ftab, ctab, x, bufs[c], limit)))
         return coded
 
     coded = [c for part in _run(enc, _split(len(chunks), n)) for c in part]
-    sizes = [got for _, _, got in coded]
+    sizes = [got for _, got in coded]
     if min(sizes) < 0 or sum(sizes) > limit:  # fixed_part + 2·words > max_bytes
         return None
-    out = np.empty(fixed_part + 2 * sum(sizes), np.uint8)
-    out[:fixed_part] = np.frombuffer(
-        _prefix(n, scale_block, freq, [x for x, _, _ in coded], sizes), np.uint8)
-    at = fixed_part
-    for _, buf, got in coded:  # a buffer's words fill its tail, already big-endian bytes
-        out[at:at + 2 * got] = buf[buf.size - got:].view(np.uint8)
-        at += 2 * got
-    return out.tobytes()
+    # a buffer's words fill its tail, already big-endian bytes: joined straight into the
+    # payload (one allocation, one copy)
+    return b"".join([_prefix(n, scale_block, freq, [x for x, _ in coded], sizes)]
+                    + [buf[buf.size - got:] for buf, got in zip(bufs, sizes)])
 
 
 @lru_cache(maxsize=16)

@@ -86,15 +86,17 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
 
 
 def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
-                points: int, pairs: bool = False):
+                points: int, pairs: bool = False, keys: np.ndarray | None = None):
     """(scales float32 [B], keys [n], counts int64, ok) of the flat float32 gradient x,
     each bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
     `quantize.norms_flat`) and rounded with the uniforms of stream `seed`
     (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys ([2G]), or with
     `pairs` of the pair codes (as `of_levels`). ok is False when a scale is not finite (a
     NaN or infinite coordinate, or an L2 norm past float32): that scale is in scales, the
-    keys and counts are unfinished. fast: the kernels' (grid code, s)."""
-    keys = np.empty(x.size, dtype_for(points))
+    keys and counts are unfinished. fast: the kernels' (grid code, s). keys: where to write
+    them (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array."""
+    if keys is None:
+        keys = np.empty(x.size, dtype_for(points))
     scales = np.empty(-(-x.size // d), np.float32)
     shift, size = code_space(points, pairs)
 

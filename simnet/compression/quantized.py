@@ -16,7 +16,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import elias, entropy, grid_kernels, jit, level_keys, norm_kernels, round_kernels, wire
+from . import (elias, entropy, grid_kernels, jit, level_keys, norm_kernels, round_kernels,
+               scratch, wire)
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
@@ -200,7 +201,7 @@ class GridQuantizer(Compressor):
         seed, norm = stream_seed(generator), self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         sc = np.empty(-(-n // d), np.float32)
-        out = np.empty(wire.fixed_nbytes(n, d, grid), np.uint8)
+        out = scratch.array("encode.fixed", wire.fixed_nbytes(n, d, grid), np.uint8)
         pos = wire.fixed_fields_at(n, sc.size)  # the header and scales go in last
         k = grid.index_bits + 1
         flat, failed = x.numpy(), []
@@ -244,9 +245,10 @@ class GridQuantizer(Compressor):
                 if payload is None:
                     self._finite(torch.from_numpy(scales), x)  # raises: a scale not finite
                 return payload
+            keys = scratch.array("encode.keys", x.numel(), level_keys.dtype_for(self.grid.size))
             scales, keys, counts, ok = level_keys.of_rounding(
                 x.numpy(), norm, seed, d, fast, self.grid.size,
-                pairs=entropy.pairs_for(x.numel(), d, self.grid.size))
+                pairs=entropy.pairs_for(x.numel(), d, self.grid.size), keys=keys)
             scales = torch.from_numpy(scales)
             if not ok:
                 self._finite(scales, x)  # raises
