@@ -19,7 +19,7 @@ Speed, in the hot loops:
   runs two lanes of buckets in turn, as each entry waits for the previous one's table load;
 - no hot loop calls a helper that receives an array (a call costs an atomic reference-count
   update per array) or keeps a rare path inline (it would spill the loop's registers): the
-  rare paths (codes longer than the tables, the edges of a byte range) are `_inline`
+  rare paths (codes longer than the tables, the edges of a byte range) are `jit.inline`
   helpers in branches, or compiled functions called out of the loop.
 
 Safety: numba does no bounds checking. Every read of the payload is of a byte known to lie
@@ -51,14 +51,6 @@ ERR_BEYOND = 3  # a nonzero lies beyond its bucket (incl. the short last bucket)
 ERR_LEVEL = 4  # encoder input: a level index outside [0, G - 1]
 ERR_OVERFLOW = 5  # encoder: a store outside the range's bytes (lengths and codes disagree)
 ERR_SCALE = 6  # fused encoder: a bucket's scale is not finite (NaN/Inf input, or L2 overflow)
-
-
-def _inline(fn):
-    """A helper of the kernels, inlined into them at numba-IR level (no call, so no
-    reference counting of the arrays it receives). Without numba: `fn` itself."""
-    if jit.numba is None:
-        return fn
-    return jit.numba.njit(inline="always", nogil=True)(fn)
 
 
 @jit.kernel
@@ -104,7 +96,7 @@ def _slow_bits(gap, v, gtab, ltab):
     return gl + np.int64(ltab[2 * v] & np.uint64(63))
 
 
-@_inline
+@jit.inline
 def _triple_bits(keys, k, last, ftab, lb, lcap, gtab, ltab):
     """Bits of coordinate k's triple (0 for a zero), its previous nonzero at `last`; -1 if
     its level lies outside the grid."""
@@ -164,7 +156,7 @@ def section_bits(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out):
     return 0
 
 
-@_inline
+@jit.inline
 def _store(out, c, word, nbytes, lo, hi, head):
     """Store the top `nbytes` bytes of the 32-bit `word` at bytes c, c+1, ... of out, the
     bytes [lo, hi) of the range; byte lo - 1 (the first byte, when shared with the previous
@@ -182,7 +174,7 @@ def _store(out, c, word, nbytes, lo, hi, head):
     return c
 
 
-@_inline
+@jit.inline
 def _put(out, acc, nacc, c, value, width, lo, hi, head):
     """Append a field of width <= 32 bits to the accumulator (its low nacc < 32 bits pending),
     storing 32 bits once complete. Returns (acc, nacc, c); c = -1 on a bad store."""
@@ -194,7 +186,7 @@ def _put(out, acc, nacc, c, value, width, lo, hi, head):
     return acc, nacc, c
 
 
-@_inline
+@jit.inline
 def _put_wide(out, acc, nacc, c, value, width, lo, hi, head):
     """`_put` for fields of up to 64 bits (two halves)."""
     if width > 32:
@@ -206,7 +198,7 @@ def _put_wide(out, acc, nacc, c, value, width, lo, hi, head):
     return _put(out, acc, nacc, c, value, width, lo, hi, head)
 
 
-@_inline
+@jit.inline
 def _finish(out, acc, nacc, c, lo, hi, head):
     """Store the < 32 pending bits, zero-padded to a byte. Returns the new c (-1: bad store)."""
     if nacc == 0:
@@ -326,7 +318,7 @@ def write_fixed(values, w, out):
 # TABLE_BITS, or has gap > d or a level outside the grid (the slow path then decodes it, or
 # reports it).
 
-@_inline
+@jit.inline
 def _window(buf, pos):
     """uint64 whose MSB is the bit at `pos` of buf; its top 57 bits are valid. Bytes past the
     end of buf read as 0; nothing outside buf is touched."""
@@ -348,7 +340,7 @@ def read_fixed(buf, count, w, out):
         out[i] = np.int64(_window(buf, i * w) >> np.uint64(64 - w))
 
 
-@_inline
+@jit.inline
 def _omega_slow(buf, pos, end, limit, maxbits):
     """Decode one omega code at bit pos of a section ending at `end`, group by group, reading
     no bit at or past `end`. limit: the largest value accepted; maxbits = bitlen(limit) <= 57.
@@ -372,7 +364,7 @@ def _omega_slow(buf, pos, end, limit, maxbits):
     return np.int64(0), pos, ERR_RANGE
 
 
-@_inline
+@jit.inline
 def _bit_length(v):
     n = 0
     while v > 0:
