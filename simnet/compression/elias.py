@@ -258,19 +258,30 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
 
 
 def _kernel_payload(p: Prepared) -> bytes:
-    d, bits = p.d, p.bits
-    nb = bits.size
-    out, at = _frame(p.numel, p.scales, bits, p.w)
+    tables = _enc_tables(p.d, p.grid.size)
+    return _assemble(p.numel, p.scales, p.bits, p.w, _ranges(p.bits.size, p.d),
+                     lambda i, b0, b1, stream, bit0, bit1, head: K.write_sections(
+                         p.keys, p.d, b0, b1, *tables, stream, bit0, bit1, head))
+
+
+def _assemble(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges,
+              write) -> bytes:
+    """The payload of buckets with these section lengths (bits) in bucket ranges written on
+    threads: `write(i, b0, b1, stream, bit0, bit1, head)` fills bits [bit0, bit1) of the code
+    stream (uint8) with the sections of range i = [b0, b1), a first byte shared with the
+    range before going to head[0], and returns an error code (0: none). The shared bytes are
+    ORed in last."""
+    out, at = _frame(numel, scales, bits, w)
     stream = out[at:]
     starts = _section_starts(bits)
-    tables = _enc_tables(d, p.grid.size)
-    ranges = _ranges(nb, d)
     shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
     jobs = {r: i for i, r in enumerate(ranges)}
-    errs = _run(lambda b0, b1: K.write_sections(p.keys, d, b0, b1, *tables, stream,
-                                                starts[b0], starts[b1],
-                                                shared[jobs[(b0, b1)]]), ranges)
-    for err in errs:
+
+    def job(b0, b1):
+        i = jobs[(b0, b1)]
+        return write(i, b0, b1, stream, starts[b0], starts[b1], shared[i])
+
+    for err in _run(job, ranges):
         _check_kernel(err)
     _or_shared(stream, starts, ranges, shared)
     return out.tobytes()
@@ -312,14 +323,12 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     for g in got:
         if g < 0:
             _check_kernel(-g)
-    out, at = _frame(x.size, torch.from_numpy(scales), bits, w)
-    stream = out[at:]
-    starts = _section_starts(bits)
-    shared = np.zeros((len(ranges), 1), np.uint8)
-    _run(lambda b0, b1: fused.splice(bufs[jobs[(b0, b1)]], starts[b1] - starts[b0], stream,
-                                     starts[b0], shared[jobs[(b0, b1)]]), ranges)
-    _or_shared(stream, starts, ranges, shared)
-    return out.tobytes(), scales
+
+    def splice(i, b0, b1, stream, bit0, bit1, head):
+        fused.splice(bufs[i], bit1 - bit0, stream, bit0, head)
+        return 0
+
+    return _assemble(x.size, torch.from_numpy(scales), bits, w, ranges, splice), scales
 
 
 @lru_cache(maxsize=8)
