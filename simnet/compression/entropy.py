@@ -238,22 +238,24 @@ def _split(total: int, n: int) -> list[tuple[int, int]]:
     return threads.split(total, 1 if n < _PAR_MIN else _THREADS)
 
 
+@lru_cache(maxsize=16)
 def code_symbols(points: int, pairs: bool) -> np.ndarray:
-    """The symbol of each kernel code (int64): a key 2·idx + neg in [0, 2G) maps to
-    key - (key >= 2), as `symbols`; a pair's code key0 << shift | key1
-    (`level_keys.code_space`) to a·sym(key0) + sym(key1) (codes with a key >= 2G: 0, never
-    met)."""
+    """The symbol of each kernel code (int64, read-only: cached per grid size and mode): a
+    key 2·idx + neg in [0, 2G) maps to key - (key >= 2), as `symbols`; a pair's code
+    key0 << shift | key1 (`level_keys.code_space`) to a·sym(key0) + sym(key1) (codes with a
+    key >= 2G: 0, never met)."""
     key = np.arange(2 * points)
     sym = key - (key >= 2)
-    if not pairs:
-        return sym
-    b, size = level_keys.code_space(points, pairs)
-    a = 2 * points - 1
-    code = np.arange(size)
-    first, second = code >> b, code & ((1 << b) - 1)
-    ok = (first < 2 * points) & (second < 2 * points)
-    return np.where(ok, sym[np.minimum(first, 2 * points - 1)] * a
-                    + sym[np.minimum(second, 2 * points - 1)], 0)
+    if pairs:
+        b, size = level_keys.code_space(points, pairs)
+        a = 2 * points - 1
+        code = np.arange(size)
+        first, second = code >> b, code & ((1 << b) - 1)
+        ok = (first < 2 * points) & (second < 2 * points)
+        sym = np.where(ok, sym[np.minimum(first, 2 * points - 1)] * a
+                       + sym[np.minimum(second, 2 * points - 1)], 0)
+    sym.flags.writeable = False
+    return sym
 
 
 def _encode_compiled(q: Quantized, grid: Grid, d: int, max_bytes: int | None) -> bytes | None:
