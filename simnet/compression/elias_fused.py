@@ -4,10 +4,11 @@
 twice: rounding writes them (2 bytes a coordinate), `section_bits` reads them to size every
 bucket's code section, `write_sections` reads them again to write the codes. Here each thread
 takes a contiguous range of buckets and, a block of BLOCK coordinates at a time, computes the
-block's bucket norms and rounds the block into L1-resident scratch and writes its codes at once into a stream of its own, from bit
-0, noting each bucket's section length. The ranges' streams are then spliced, bit-shifted, into
-the payload. One pass over the gradient, no full-size temporaries; the bytes are exactly those
-of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout).
+block's bucket norms, rounds the block into L1-resident scratch and writes its codes at once
+into a stream of its own, from bit 0, noting each bucket's section length. The ranges'
+streams are then spliced, bit-shifted, into the payload. One pass over the gradient, no
+full-size temporaries; the bytes are exactly those of `quantize` -> `elias.encode` (the same
+uniforms, the same tables, the same layout).
 
 Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
 """
@@ -111,9 +112,9 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
     may be cut short) as `norm_kernels` (`norm`: L2 or LINF; bucket b's scale to scales[b],
     float32) and `round_kernels.quantize_rows` do, and write their elias code sections into
-    words (uint32, whose bytes are the stream from bit
-    0, MSB first; the range's largest possible section bits / 32 + 3·BLOCK + 1 words or
-    more), sec_bits[b] (int64) receiving each section's length in bits. Tables as
+    words (uint32, whose bytes are the stream from bit 0, MSB first; the range's largest
+    possible section bits / 32 + 3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving
+    each section's length in bits. Tables as
     `elias_kernels.section_bits`; the rounding yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes

@@ -37,9 +37,8 @@ import numpy as np
 from . import jit
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND", "ERR_LEVEL",
-           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "section_bits", "write_sections", "write_fixed",
-           "read_fixed",
-           "decode_sections"]
+           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "section_bits", "write_sections",
+           "write_fixed", "read_fixed", "decode_sections"]
 
 TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
 _SHIFT = np.uint64(64 - TABLE_BITS)

@@ -83,9 +83,9 @@ def norms_into(x, d, norm, b0, b1, buf, out):
 @jit.inline
 def scale_through(x, d, norm, scaled, upto, buf, scales):
     """For a fused encoder about to round up to bucket `upto` (exclusive), the buckets of its
-    range before `scaled` having their scales: the scales of buckets [scaled, upto) into scales (as
-    `norms_into`). Returns (the new `scaled`, -1), or (scaled, b) for the first bucket b whose
-    scale is not finite (NaN or infinite: nothing may be rounded with it)."""
+    range before `scaled` having their scales: the scales of buckets [scaled, upto) into
+    scales (as `norms_into`). Returns (the new `scaled`, -1), or (scaled, b) for the first
+    bucket b whose scale is not finite (NaN or infinite: nothing may be rounded with it)."""
     if upto <= scaled:
         return scaled, -1
     norms_into(x, d, norm, scaled, upto, buf, scales)
