@@ -33,6 +33,7 @@ from . import elias_fused as fused
 from . import elias_kernels as K
 from . import jit, level_keys, scratch, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
+from .norm_kernels import ScaleNotFinite
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
                    scaled_by_decoder, scales_bytes)
@@ -301,12 +302,11 @@ def _range_streams(sizes: list[int]) -> list[np.ndarray]:
 
 
 def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
-                    grid: Grid) -> tuple[bytes | None, np.ndarray]:
-    """(payload, scales float32 [B]): the `elias` payload of the flat float32 gradient x,
-    each bucket scaled by its `norm` (`norm_kernels` L2 or LINF) and rounded on the way
-    (`elias_fused.py`): the bytes of `quantize` -> `encode` with the same seed's uniforms.
-    The payload is None when a scale is not finite (that scale is in scales, for the caller's
-    error). fast: the kernels' (grid code, s)."""
+                    grid: Grid) -> bytes:
+    """The `elias` payload of the flat float32 gradient x, each bucket scaled by its `norm`
+    (`norm_kernels` L2 or LINF) and rounded on the way (`elias_fused.py`): the bytes of
+    `quantize` -> `encode` with the same seed's uniforms. `norm_kernels.ScaleNotFinite` when
+    a scale is not finite. fast: the kernels' (grid code, s)."""
     _check_bucket_size(d)
     nb, w = -(-x.size // d), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
@@ -319,7 +319,7 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     got = _run(lambda b0, b1: fused.encode_rows(x, scales, norm, seed, d, *fast, b0, b1,
                                                 *tables, bufs[jobs[(b0, b1)]], bits), ranges)
     if -K.ERR_SCALE in got:
-        return None, scales
+        raise ScaleNotFinite(scales)
     for g in got:
         if g < 0:
             _check_kernel(-g)
@@ -328,7 +328,7 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
         fused.splice(bufs[i], bit1 - bit0, stream, bit0, head)
         return 0
 
-    return _assemble(x.size, torch.from_numpy(scales), bits, w, ranges, splice), scales
+    return _assemble(x.size, torch.from_numpy(scales), bits, w, ranges, splice)
 
 
 @lru_cache(maxsize=8)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from . import jit, threads
-from .norm_kernels import scale_through
+from .norm_kernels import ScaleNotFinite, scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, round_from, scratch
 
@@ -87,14 +87,13 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
 
 def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
                 points: int, pairs: bool = False, keys: np.ndarray | None = None):
-    """(scales float32 [B], keys [n], counts int64, ok) of the flat float32 gradient x,
-    each bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
+    """(scales float32 [B], keys [n], counts int64) of the flat float32 gradient x, each
+    bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
     `quantize.norms_flat`) and rounded with the uniforms of stream `seed`
     (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys ([2G]), or with
-    `pairs` of the pair codes (as `of_levels`). ok is False when a scale is not finite (a
-    NaN or infinite coordinate, or an L2 norm past float32): that scale is in scales, the
-    keys and counts are unfinished. fast: the kernels' (grid code, s). keys: where to write
-    them (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array."""
+    `pairs` of the pair codes (as `of_levels`). `norm_kernels.ScaleNotFinite` when a scale is
+    not finite. fast: the kernels' (grid code, s). keys: where to write them
+    (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array."""
     if keys is None:
         keys = np.empty(x.size, dtype_for(points))
     scales = np.empty(-(-x.size // d), np.float32)
@@ -106,7 +105,9 @@ def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, in
 
     parts = 1 if x.size < _PAR_MIN else threads.THREADS
     done = threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts))
-    return scales, keys, sum(kc for _, kc in done), all(bad < 0 for bad, _ in done)
+    if any(bad >= 0 for bad, _ in done):
+        raise ScaleNotFinite(scales)
+    return scales, keys, sum(kc for _, kc in done)
 
 
 @jit.inline

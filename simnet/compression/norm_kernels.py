@@ -18,6 +18,16 @@ U = np.uint64
 
 
 L2, LINF = 0, 1  # the kernels' codes of the two norms
+
+
+class ScaleNotFinite(Exception):
+    """What the fused encoders (`scale_through` inside) raise when a bucket's scale is not
+    finite: a NaN or infinite coordinate, or an L2 norm past float32. `scales` (float32 [B])
+    holds it, for the caller's ValueError naming the cause (`Quantizer._finite`)."""
+
+    def __init__(self, scales: np.ndarray):
+        super().__init__("a bucket's scale is not finite")
+        self.scales = scales
 _ABS = np.uint32(0x7FFFFFFF)
 _INF = np.uint32(0x7F800000)
 _NAN = np.uint32(0x7FC00000)

@@ -196,7 +196,8 @@ class GridQuantizer(Compressor):
                                fast: tuple[int, int]) -> bytes:
         """`_encode_fixed_cpu` with the compiled kernels: chunks on the thread pool, each
         scaled, rounded and packed in one pass, the gradient read in place (no padded copy);
-        the header and scales are written last."""
+        the header and scales are written last. `norm_kernels.ScaleNotFinite` when a scale is
+        not finite."""
         n, d, grid = x.numel(), self.bucket_size, self.grid
         seed, norm = stream_seed(generator), self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
@@ -204,7 +205,7 @@ class GridQuantizer(Compressor):
         out = scratch.array("encode.fixed", wire.fixed_nbytes(n, d, grid), np.uint8)
         pos = wire.fixed_fields_at(n, sc.size)  # the header and scales go in last
         k = grid.index_bits + 1
-        flat, failed = x.numpy(), []
+        flat, failed = x.numpy(), []  # chunks that met a scale that is not finite
 
         def pack_chunk(r0: int) -> None:
             part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
@@ -217,10 +218,9 @@ class GridQuantizer(Compressor):
                 failed.append(r0)
 
         parallel_map(pack_chunk, range(0, sc.size, rows))
-        scales = torch.from_numpy(sc)
         if failed:
-            self._finite(scales, x)  # raises: a scale is not finite
-        wire.write_fixed_head(out, scales, n)
+            raise norm_kernels.ScaleNotFinite(sc)
+        wire.write_fixed_head(out, torch.from_numpy(sc), n)
         return out.tobytes()
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,31 +233,34 @@ class GridQuantizer(Compressor):
         if x.dim() != 1:
             check_gradient(x)
         on_cpu = x.device.type == "cpu" and (generator is None or generator.device.type == "cpu")
-        if self.encoding == "fixed" and on_cpu:
-            return self._encode_fixed_cpu(x, generator)
-        fast = self._kernel_grid() if on_cpu and x.numel() else None
-        if fast is not None:  # elias, entropy, auto: scaled and rounded on the way, one pass
-            x = x.contiguous()
-            seed, d, norm = stream_seed(generator), self.bucket_size, self._norm_code
-            if self.encoding == "elias":
-                payload, scales = elias.encode_rounding(x.numpy(), norm, seed, d, fast,
-                                                        self.grid)
-                if payload is None:
-                    self._finite(torch.from_numpy(scales), x)  # raises: a scale not finite
-                return payload
-            keys = scratch.array("encode.keys", x.numel(), level_keys.dtype_for(self.grid.size))
-            scales, keys, counts, ok = level_keys.of_rounding(
-                x.numpy(), norm, seed, d, fast, self.grid.size,
-                pairs=entropy.pairs_for(x.numel(), d, self.grid.size), keys=keys)
-            scales = torch.from_numpy(scales)
-            if not ok:
-                self._finite(scales, x)  # raises
-            if self.encoding == "entropy":
-                return entropy.encode_keys(keys, counts, scales, self.grid, d, None)
-            return wire.encode_auto(keys, counts, scales, d, self.grid)
+        try:  # the fused CPU encoders scale and round on the way, in one pass
+            if self.encoding == "fixed" and on_cpu:
+                return self._encode_fixed_cpu(x, generator)
+            fast = self._kernel_grid() if on_cpu and x.numel() else None
+            if fast is not None:  # elias, entropy, auto
+                return self._encode_fused(x.contiguous(), generator, fast)
+        except norm_kernels.ScaleNotFinite as e:
+            self._finite(torch.from_numpy(e.scales), x)  # raises, naming the cause
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)
+
+    def _encode_fused(self, x: torch.Tensor, generator: torch.Generator | None,
+                      fast: tuple[int, int]) -> bytes:
+        """The `elias`, `entropy` or `auto` payload of a contiguous 1-D CPU tensor, scaled
+        and rounded by the compiled kernels on the way; `norm_kernels.ScaleNotFinite` when a
+        scale is not finite."""
+        seed, d, norm, flat = stream_seed(generator), self.bucket_size, self._norm_code, x.numpy()
+        if self.encoding == "elias":
+            return elias.encode_rounding(flat, norm, seed, d, fast, self.grid)
+        keys = scratch.array("encode.keys", x.numel(), level_keys.dtype_for(self.grid.size))
+        scales, keys, counts = level_keys.of_rounding(
+            flat, norm, seed, d, fast, self.grid.size,
+            pairs=entropy.pairs_for(x.numel(), d, self.grid.size), keys=keys)
+        scales = torch.from_numpy(scales)
+        if self.encoding == "entropy":
+            return entropy.encode_keys(keys, counts, scales, self.grid, d, None)
+        return wire.encode_auto(keys, counts, scales, d, self.grid)
 
     def encode_batch(self, xs: torch.Tensor,
                      generator: torch.Generator | None = None) -> list[bytes]:

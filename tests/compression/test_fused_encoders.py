@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from simnet import compression
-from simnet.compression import elias, elias_fused, jit, level_keys
+from simnet.compression import elias, elias_fused, jit, level_keys, norm_kernels
 from kernel_paths import on_path
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
@@ -148,3 +148,24 @@ def test_fused_norms_refuse_an_l2_norm_past_float32(encoding):
     c = compression.get("qsgdinf", bucket_size=512, encoding=encoding, bits=4)
     assert on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(0))) == on_path(
         False, lambda: c.encode(x, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy"])
+def test_fused_encoders_report_a_non_finite_scale_one_way(encoding):
+    """Each fused CPU encoder (`fixed`'s chunks, `elias.encode_rounding`,
+    `level_keys.of_rounding`) stops with `norm_kernels.ScaleNotFinite`, whose scales hold the
+    bucket that is not finite: the one signal `Quantizer.encode` turns into its ValueError."""
+    c = compression.get("qsgd", bucket_size=512, encoding=encoding, bits=4)
+    x = torch.randn(600_000, generator=torch.Generator().manual_seed(2))
+    x[400_123] = float("nan")
+    fast, flat, bucket = c._kernel_grid(), x.numpy(), 400_123 // 512
+    calls = {
+        "fixed": lambda: c._encode_fixed_cpu(x, torch.Generator().manual_seed(0)),
+        "elias": lambda: elias.encode_rounding(flat, norm_kernels.L2, 5, 512, fast, c.grid),
+        "entropy": lambda: level_keys.of_rounding(flat, norm_kernels.L2, 5, 512, fast,
+                                                  c.grid.size, pairs=True),
+    }
+    with pytest.raises(norm_kernels.ScaleNotFinite) as caught:
+        on_path(True, calls[encoding])
+    assert caught.value.scales.size == -(-x.numel() // 512)
+    assert not caught.value.scales[bucket] < float("inf")
