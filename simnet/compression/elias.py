@@ -24,6 +24,7 @@ on threads) and the vectorised numpy code below, the fallback and the tests' ora
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -114,33 +115,40 @@ def _triples(q: Quantized, grid: Grid, d: int):
 
 class Prepared:
     """Codes of one gradient, computed once: `nbytes` is exact, `payload()` writes them.
-    `Prepared.of_keys` starts from `level_keys` keys (compiled kernels only)."""
+    From levels (`of_quantized`, either path) or from `level_keys` keys (`of_keys`, compiled
+    kernels only). Take the payload on the same thread, before its next elias encode: the
+    compiled codes wait in the thread's scratch streams."""
 
-    def __init__(self, q: Quantized, grid: Grid, d: int, keys: np.ndarray | None = None):
-        self.numel, self.scales, self.w = q.numel, q.scales, length_bits(d, grid)
-        self.compiled = jit.enabled() or keys is not None
-        nb = q.scales.numel()
-        if self.compiled:  # pass 1 of the kernels: the section lengths only
-            self.grid, self.d = grid, d
-            self.keys = keys_of(q, grid, d)[0] if keys is None else keys
-            self.bits = _kernel_bits(self.keys, nb, grid, d)
-        else:
-            bucket, self.values, self.widths = _triples(q, grid, d)
-            self.bits = np.bincount(bucket, weights=self.widths, minlength=nb).astype(np.int64)
-        self.nbytes = _nbytes(q.numel, nb, self.w, int(self.bits.sum()))
+    def __init__(self, nbytes: int, write):
+        self.nbytes, self._write = nbytes, write
 
     @classmethod
-    def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int) -> "Prepared":
-        """From the keys of all n coordinates (valid: levels inside the grid)."""
-        return cls(Quantized(scales, None, None, keys.size), grid, d, keys)
+    def of_quantized(cls, q: Quantized, grid: Grid, d: int) -> "Prepared":
+        if jit.enabled():
+            return cls.of_keys(keys_of(q, grid, d)[0], q.scales, grid, d)
+        bucket, values, widths = _triples(q, grid, d)
+        bits = np.bincount(bucket, weights=widths, minlength=q.scales.numel()).astype(np.int64)
+        w = length_bits(d, grid)
+
+        def write() -> bytes:
+            lengths, _ = write_fields(bits, np.full(bits.size, w))
+            stream, _ = write_fields(values, widths)
+            return b"".join([header("elias", q.numel), scales_bytes(q.scales),
+                             lengths.tobytes(), stream.tobytes()])
+
+        return cls(_nbytes(q.numel, bits.size, w, int(bits.sum())), write)
+
+    @classmethod
+    def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int,
+                write: bool = True) -> "Prepared":
+        """From the keys of all n coordinates (valid: levels inside the grid). write False:
+        measure the codes now, write them only if `payload()` is taken (a second pass, and
+        the keys must be unchanged until then)."""
+        codes = _KernelCodes(keys, scales, grid, d, write)
+        return cls(codes.nbytes, codes.payload)
 
     def payload(self) -> bytes:
-        if self.compiled:
-            return _kernel_payload(self)
-        lengths, _ = write_fields(self.bits, np.full(self.bits.size, self.w))
-        stream, _ = write_fields(self.values, self.widths)
-        return b"".join([header("elias", self.numel), scales_bytes(self.scales),
-                         lengths.tobytes(), stream.tobytes()])
+        return self._write()
 
 
 def nbytes_floor(n: int, key_counts: np.ndarray, grid: Grid, d: int) -> int:
@@ -162,7 +170,7 @@ def _nbytes(n: int, nb: int, w: int, bits: int) -> int:
 
 
 def encode(q: Quantized, grid: Grid, d: int) -> bytes:
-    return Prepared(q, grid, d).payload()
+    return Prepared.of_quantized(q, grid, d).payload()
 
 
 # -- compiled path (elias_kernels.py) -------------------------------------------------------
@@ -207,8 +215,6 @@ def _enc_tables(d: int, g: int):
 
 
 def _check_kernel(err: int) -> None:
-    if err == K.ERR_LEVEL:
-        raise ValueError("elias: a level index lies outside the grid")
     if err:
         raise RuntimeError(f"elias kernel: internal error {err} (section lengths and codes "
                            "disagree)")
@@ -228,17 +234,6 @@ def keys_of(q: Quantized, grid: Grid, d: int, counts: bool = False, pairs: bool 
         raise ValueError(f"elias: a level index lies outside the grid ({e})") from None
 
 
-def _kernel_bits(keys: np.ndarray, nb: int, grid: Grid, d: int) -> np.ndarray:
-    """The bit length of every bucket's section (int64 [nb]) from the n coordinates' keys."""
-    _check_bucket_size(d)
-    tables = _enc_tables(d, grid.size)
-    bits = np.empty(nb, np.int64)
-    for err in _run(lambda b0, b1: K.section_bits(keys, d, b0, b1, *tables, bits),
-                    _ranges(nb, d)):
-        _check_kernel(err)
-    return bits
-
-
 def _section_starts(bits: np.ndarray) -> np.ndarray:
     """Bit offset of every bucket's code section in the stream, and the end (int64 [B + 1])."""
     starts = np.zeros(bits.size + 1, np.int64)
@@ -256,13 +251,6 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
     out[:head.size] = head
     _check_kernel(K.write_fixed(bits, w, out[head.size:head.size + lb]))
     return out, head.size + lb
-
-
-def _kernel_payload(p: Prepared) -> bytes:
-    tables = _enc_tables(p.d, p.grid.size)
-    return _assemble(p.numel, p.scales, p.bits, p.w, _ranges(p.bits.size, p.d),
-                     lambda i, b0, b1, stream, bit0, bit1, head: K.write_sections(
-                         p.keys, p.d, b0, b1, *tables, stream, bit0, bit1, head))
 
 
 def _assemble(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges,
@@ -295,10 +283,69 @@ def _or_shared(stream: np.ndarray, starts: np.ndarray, ranges, shared: np.ndarra
             stream[starts[b0] >> 3] |= shared[i, 0]
 
 
-def _range_streams(sizes: list[int]) -> list[np.ndarray]:
-    """uint32 scratch streams of these sizes (words), one per bucket range (`scratch`: pages
-    never written stay unmapped)."""
-    return [scratch.array(f"elias.stream{i}", size, np.uint32) for i, size in enumerate(sizes)]
+_streams_owner = threading.local()  # per thread: who last coded into its range streams
+
+
+def _range_streams(d: int, points: int, ranges, owner=None) -> list[np.ndarray]:
+    """The calling thread's uint32 scratch streams, one per bucket range, each long enough for
+    the range's longest possible sections (`elias_fused`: + 3·BLOCK + 1 words; `scratch`:
+    pages never written stay unmapped), now `owner`'s."""
+    most = _longest_section(d, points)
+    _streams_owner.value = owner
+    return [scratch.array(f"elias.stream{i}", (b1 - b0) * most // 32 + 3 * fused.BLOCK + 1,
+                          np.uint32) for i, (b0, b1) in enumerate(ranges)]
+
+
+def _spliced(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges,
+             streams: list[np.ndarray]) -> bytes:
+    """The payload whose range i's code sections (bits) are in streams[i] from bit 0."""
+    def splice(i, b0, b1, stream, bit0, bit1, head):
+        fused.splice(streams[i], bit1 - bit0, stream, bit0, head)
+        return 0
+
+    return _assemble(numel, scales, bits, w, ranges, splice)
+
+
+class _KernelCodes:
+    """The code sections of n coordinates' keys, by `elias_fused.code_rows`, a bucket range a
+    thread: exact `nbytes`, and `payload()`. With `write`, the sections are written at once
+    into the calling thread's range streams and `payload()` splices them (take it before the
+    thread's next elias encode, which reuses the streams); without, they are only measured,
+    and `payload()` writes them then (for `auto`, which seldom sends elias)."""
+
+    def __init__(self, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int,
+                 write: bool):
+        _check_bucket_size(d)
+        nb = scales.numel()
+        self.keys, self.scales, self.grid, self.d = keys, scales, grid, d
+        self.w = length_bits(d, grid)
+        self.ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))
+        self.bits = np.empty(nb, np.int64)
+        self.streams = self._code(write)  # None when only measured
+        self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
+
+    def _code(self, write: bool = True) -> list[np.ndarray] | None:
+        """Section lengths into self.bits; with `write`, the sections into the thread's
+        range streams (returned)."""
+        streams = (_range_streams(self.d, self.grid.size, self.ranges, owner=self) if write
+                   else [None] * len(self.ranges))
+        tables = _enc_tables(self.d, self.grid.size)
+        jobs = {r: i for i, r in enumerate(self.ranges)}
+        for got in _run(lambda b0, b1: fused.code_rows(self.keys, self.d, b0, b1, *tables,
+                                                       streams[jobs[(b0, b1)]], self.bits),
+                        self.ranges):
+            if got < 0:
+                _check_kernel(-got)
+        return streams if write else None
+
+    def payload(self) -> bytes:
+        if self.streams is None:
+            self.streams = self._code()
+        elif getattr(_streams_owner, "value", None) is not self:
+            raise RuntimeError("elias: another encode on this thread reused the streams "
+                               "of a Prepared before its payload() was taken")
+        return _spliced(self.keys.size, self.scales, self.bits, self.w, self.ranges,
+                        self.streams)
 
 
 def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
@@ -310,25 +357,18 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     _check_bucket_size(d)
     nb, w = -(-x.size // d), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
-    most = _longest_section(d, grid.size)
     scales, bits = np.empty(nb, np.float32), np.empty(nb, np.int64)
     ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))  # from even coordinates
-    bufs = _range_streams([(b1 - b0) * most // 32 + 3 * fused.BLOCK + 1
-                           for b0, b1 in ranges])
+    streams = _range_streams(d, grid.size, ranges)
     jobs = {r: i for i, r in enumerate(ranges)}
     got = _run(lambda b0, b1: fused.encode_rows(x, scales, norm, seed, d, *fast, b0, b1,
-                                                *tables, bufs[jobs[(b0, b1)]], bits), ranges)
+                                                *tables, streams[jobs[(b0, b1)]], bits), ranges)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:
         if g < 0:
             _check_kernel(-g)
-
-    def splice(i, b0, b1, stream, bit0, bit1, head):
-        fused.splice(bufs[i], bit1 - bit0, stream, bit0, head)
-        return 0
-
-    return _assemble(x.size, torch.from_numpy(scales), bits, w, ranges, splice)
+    return _spliced(x.size, torch.from_numpy(scales), bits, w, ranges, streams)
 
 
 @lru_cache(maxsize=8)

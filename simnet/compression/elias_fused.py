@@ -1,14 +1,15 @@
-"""The `elias` encoder fused with the stochastic rounding (CPU, compiled kernels).
+"""The compiled `elias` encoder (CPU): code sections written a bucket range a thread.
 
-`quantize` then `elias.encode` pass the gradient's level indices and signs through memory
-twice: rounding writes them (2 bytes a coordinate), `section_bits` reads them to size every
-bucket's code section, `write_sections` reads them again to write the codes. Here each thread
-takes a contiguous range of buckets and, a block of BLOCK coordinates at a time, computes the
-block's bucket norms, rounds the block into L1-resident scratch and writes its codes at once
-into a stream of its own, from bit 0, noting each bucket's section length. The ranges'
-streams are then spliced, bit-shifted, into the payload. One pass over the gradient, no
-full-size temporaries; the bytes are exactly those of `quantize` -> `elias.encode` (the same
-uniforms, the same tables, the same layout).
+Each thread takes a contiguous range of buckets and writes their code sections into a
+stream of its own, from bit 0, noting each bucket's section length; the ranges' streams are
+then spliced, bit-shifted, into the payload (`elias.py`). Two entry points share the coding
+loop (`_code_block`):
+- `encode_rows`, fused with the stochastic rounding: a block of BLOCK coordinates at a time,
+  it computes the block's bucket norms, rounds the block into L1-resident scratch and codes
+  it at once. One pass over the gradient, no full-size temporaries; the bytes are exactly
+  those of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout);
+- `code_rows`, from level keys (`level_keys`: `elias.encode` of given levels, and `auto`),
+  which can also only measure the sections (`auto` sizes elias first, and seldom sends it).
 
 Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
 """
@@ -23,7 +24,7 @@ from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, round_from, scratch
 
-__all__ = ["BLOCK", "encode_rows", "splice"]
+__all__ = ["BLOCK", "encode_rows", "code_rows", "splice"]
 
 
 _M32 = np.uint64(0xFFFFFFFF)
@@ -65,16 +66,16 @@ def _append(acc, nacc, t):
 
 
 @jit.kernel
-def _emit_slow(words, wi, acc, nacc, gap, level, negative, gtab, ltab):
-    """The rare triple (gap, sign, level) field by field, from the split tables (out of
-    `encode_rows`' loop, so that the loop keeps its state in registers). Returns (acc, nacc,
+def _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab):
+    """The rare triple (gap, key = 2·level + sign) field by field, from the split tables (out
+    of `_code`'s loop, so that the loop keeps its state in registers). Returns (acc, nacc,
     wi): every field <= 43 bits, emitted in parts of <= 32."""
     m6 = np.uint64(63)
     if gap < gtab.size:
         gc, gl = gtab[gap] >> np.uint64(6), np.int64(gtab[gap] & m6)
     else:
         gc, gl = K.omega_code(gap)
-    e = ltab[2 * np.int64(level) + np.int64(negative)]
+    e = ltab[key]
     for code, width in ((gc, gl), (e >> np.uint64(6), np.int64(e & m6))):
         if width > 32:
             acc, nacc, wi = _emit(words, wi, acc, nacc, code >> np.uint64(32), width - 32)
@@ -84,26 +85,79 @@ def _emit_slow(words, wi, acc, nacc, gap, level, negative, gtab, ltab):
 
 
 @jit.kernel
-def _code(keys, todo, count, a, start, last, ftab, lb, words, wi, acc, nacc, idx, neg, gtab,
-          ltab):
+def _slow_bits(gap, key, gtab, ltab):
+    """The bits `_emit_slow` would append for (gap, key)."""
+    gl = np.int64(gtab[gap] & np.uint64(63)) if gap < gtab.size else K.omega_code(gap)[1]
+    return gl + np.int64(ltab[key] & np.uint64(63))
+
+
+@jit.inline
+def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
     """Append the triples of `count` coordinates of a bucket's piece: todo[:count] (its
     nonzeros), or with todo None the coordinates a, a + 1, ... (numba compiles each case on
-    its own: the `None` test costs nothing). keys, idx, neg: the block's, from `start`; last:
-    the previous nonzero's position. Returns (acc, nacc, wi, last)."""
+    its own: the `None` test costs nothing). keys[k - base]: coordinate k's key 2·level +
+    sign, inside the grid; its fused-table column is min(key, lcol), lcol = 2·lcap (the
+    sentinels of levels >= lcap). last: the previous nonzero's position. words None: the
+    codes are only counted (nacc grows by their bits; acc and wi stay). Returns (acc, nacc,
+    wi, last)."""
     for j in range(count):
         k = a + j if todo is None else todo[np.uint64(j)]
-        key = np.uint64(keys[np.uint64(k - start)])
+        key = np.uint64(keys[np.uint64(k - base)])
         gap = k - last
-        t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | key]
+        t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | min(key, lcol)]
         last = k if key != 0 else last
         if t >> np.uint64(63):  # rare: a sentinel (long gap or level)
-            acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, idx[k - start],
-                                       neg[k - start], gtab, ltab)
-            continue
-        acc, nacc, word, full = _append(acc, nacc, t)
-        words[np.uint64(wi)] = word
-        wi += full
+            if words is None:
+                nacc += _slow_bits(gap, key, gtab, ltab)
+            else:
+                acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab)
+        elif words is None:
+            nacc += np.int64(t & np.uint64(63))
+        else:
+            acc, nacc, word, full = _append(acc, nacc, t)
+            words[np.uint64(wi)] = word
+            wi += full
     return acc, nacc, wi, last
+
+
+@jit.inline
+def _code_block(keys, base, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, ltab, words,
+                sec_bits, acc, nacc, wi, last, opened):
+    """Code coordinates [start, start + m) (keys[k - base], as `_code`), a bucket's piece at
+    a time: a sparse block lists each piece's nonzeros first (branch-free) and codes only
+    them, a dense one codes every coordinate (a zero's table entry is empty). A bucket
+    completed here gets its section length in sec_bits and resets `last`. Returns (acc,
+    nacc, wi, last, opened, ok); ok False if words could overflow (nothing written)."""
+    a = start
+    while a < start + m:
+        b = a // d
+        e = min((b + 1) * d, start + m)
+        if words is not None and wi + 3 * (e - a) + 1 > words.size:
+            return acc, nacc, wi, last, opened, False  # (a triple stores <= 3 words, the end 1)
+        if sparse:
+            count = 0
+            for k in range(a, e):
+                todo[np.uint64(count)] = k
+                count += keys[np.uint64(k - base)] != 0
+            acc, nacc, wi, last = _code(keys, base, todo, count, a, last, ftab, lb, lcol,
+                                        words, wi, acc, nacc, gtab, ltab)
+        else:
+            acc, nacc, wi, last = _code(keys, base, None, e - a, a, last, ftab, lb, lcol,
+                                        words, wi, acc, nacc, gtab, ltab)
+        if e == (b + 1) * d or e == n:  # the bucket is complete
+            sec_bits[b] = 32 * wi + nacc - opened
+            opened = 32 * wi + nacc
+            last = e - 1
+        a = e
+    return acc, nacc, wi, last, opened, True
+
+
+@jit.inline
+def _flush(words, wi, acc, nacc):
+    """Store the < 32 pending bits, zero-padded; returns the stream's length in bits."""
+    if nacc:
+        words[wi] = np.uint32(_bswap32((acc << np.uint64(32 - nacc)) & _M32))
+    return 32 * wi + nacc
 
 
 @jit.kernel
@@ -114,8 +168,8 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
     float32) and `round_kernels.quantize_rows` do, and write their elias code sections into
     words (uint32, whose bytes are the stream from bit 0, MSB first; the range's largest
     possible section bits / 32 + 3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving
-    each section's length in bits. Tables as
-    `elias_kernels.section_bits`; the rounding yields levels inside the grid.
+    each section's length in bits. Tables as in `elias.py`'s `_enc_tables`; the rounding
+    yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
     only them; in a denser one every coordinate is coded (no list: faster there). Returns the
@@ -125,9 +179,9 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs, idx, neg = scratch()
-    keys = np.empty(BLOCK, np.uint32)  # the fused table's column: 2·min(level, lcap) + sign
+    keys = np.empty(BLOCK, np.uint32)  # the block's keys 2·level + sign
     todo = np.empty(BLOCK, np.int64)  # positions of the coordinates to code
-    lb = np.uint64(lb)
+    lb, lcol = np.uint64(lb), np.uint64(2 * lcap)
     acc = np.uint64(0)  # pending bits: the last nacc < 32 of them; 32·wi + nacc written
     nacc = 0
     wi = 0
@@ -143,35 +197,48 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
         round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
         count = 0
         for i in range(m):
-            key = np.uint32(min(np.uint32(idx[i]), np.uint32(lcap)) * 2) | np.uint32(neg[i])
+            key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])
             keys[i] = key
             count += np.int64(key != 0)
-        sparse = 2 * count < m
-        a = start
-        while a < start + m:  # the pieces of buckets in this block
-            b = a // d
-            e = min((b + 1) * d, start + m)
-            if wi + 3 * (e - a) + 1 > words.size:  # a triple stores <= 3 words, the end 1
-                return -K.ERR_OVERFLOW
-            if sparse:  # the piece's nonzeros listed first, branch-free; only they are coded
-                count = 0
-                for k in range(a, e):
-                    todo[np.uint64(count)] = k
-                    count += keys[np.uint64(k - start)] != 0
-                acc, nacc, wi, last = _code(keys, todo, count, a, start, last, ftab, lb, words,
-                                            wi, acc, nacc, idx, neg, gtab, ltab)
-            else:  # every coordinate: a zero's table entry is empty (width 0)
-                acc, nacc, wi, last = _code(keys, None, e - a, a, start, last, ftab, lb, words,
-                                            wi, acc, nacc, idx, neg, gtab, ltab)
-            if e == (b + 1) * d or e == n:  # the bucket is complete
-                sec_bits[b] = 32 * wi + nacc - opened
-                opened = 32 * wi + nacc
-                last = e - 1
-            a = e
-    total = 32 * wi + nacc
-    if nacc:
-        words[wi] = np.uint32(_bswap32((acc << np.uint64(32 - nacc)) & _M32))
-    return total
+        acc, nacc, wi, last, opened, ok = _code_block(
+            keys, start, start, m, n, d, 2 * count < m, todo, ftab, lb, lcol, gtab, ltab,
+            words, sec_bits, acc, nacc, wi, last, opened)
+        if not ok:
+            return -K.ERR_OVERFLOW
+    return _flush(words, wi, acc, nacc)
+
+
+@jit.kernel
+def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits):
+    """`encode_rows` from the keys 2·level + sign of the n coordinates (`level_keys`, inside
+    the grid; the last bucket may be cut short) instead of a gradient: the code sections of
+    buckets [b0, b1) into words, their lengths into sec_bits. words None: the lengths only
+    (nothing stored). Returns the range's bits, or -ERR_OVERFLOW if words is too small."""
+    n = min(keys.size, b1 * d)
+    first = b0 * d
+    todo = np.empty(BLOCK, np.int64)
+    lb, lcol = np.uint64(lb), np.uint64(2 * lcap)
+    acc = np.uint64(0)
+    nacc = 0
+    wi = 0
+    last = first - 1
+    opened = 0
+    sparse = True
+    for start in range(first, n, BLOCK):
+        m = min(BLOCK, n - start)
+        at = 32 * wi + nacc
+        acc, nacc, wi, last, opened, ok = _code_block(
+            keys, 0, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, ltab, words,
+            sec_bits, acc, nacc, wi, last, opened)
+        if not ok:
+            return -K.ERR_OVERFLOW
+        # the next block's walk, by this one's density (neighbours are alike; either walk is
+        # exact): a nonzero costs >= 3 bits, so < 2 bits a coordinate means mostly zeros
+        # (counting the nonzeros first would cost a pass over the keys)
+        sparse = 32 * wi + nacc - at < 2 * m
+    if words is None:
+        return 32 * wi + nacc
+    return _flush(words, wi, acc, nacc)
 
 
 @jit.kernel

@@ -1,31 +1,25 @@
 """Compiled (numba) kernels of the `elias` wire format; the layout is specified in `elias.py`.
 
-Encoding is two passes over the level indices: `section_bits` (bit length of every bucket's
-code section) and, once prefix sums give every section its bit offset, `write_sections`.
-Decoding is `decode_sections`. Buckets are independent once their offsets are known, so every
-kernel works on a contiguous range [b0, b1) of buckets and the caller (`elias.py`) runs a few
-ranges on a thread pool (the kernels release the GIL).
+The encoder's tables and rare-path helpers are here and its loops in `elias_fused.py`;
+`write_fixed` writes the bucket-length fields. Decoding is `decode_sections`. Buckets are
+independent once their offsets are known, so it works on a contiguous range [b0, b1) of
+buckets and the caller (`elias.py`) runs a few ranges on a thread pool (the kernels release
+the GIL).
 
 Bit order: MSB first, within a field and within a byte (`coding.py`). Units: `pos`, `end`,
-`at`, `bit0`, `bit1` are bit offsets into the code stream; `c`, `lo`, `hi` byte offsets into
-it; `d` coordinates per bucket; `k` a flat coordinate index; `seen` a 1-based position in a
+`at` are bit offsets into the code stream; `c` a byte offset; `d` coordinates per bucket; `k` a flat coordinate index; `seen` a 1-based position in a
 bucket; widths and lengths are in bits.
 
-Speed, in the hot loops:
-- the encoder looks up one table entry per coordinate, whole triple or nothing, and never
-  branches on data (whether a coordinate is zero, when a byte is complete): it stores 8
-  bytes per coordinate and advances by the complete ones;
-- the decoder reads a 64-bit window per 4 table entries, each entry one or two triples, and
-  runs two lanes of buckets in turn, as each entry waits for the previous one's table load;
-- no hot loop calls a helper that receives an array (a call costs an atomic reference-count
-  update per array) or keeps a rare path inline (it would spill the loop's registers): the
-  rare paths (codes longer than the tables, the edges of a byte range) are `jit.inline`
-  helpers in branches, or compiled functions called out of the loop.
+Speed, in the decoder's hot loop: it reads a 64-bit window per 4 table entries, each entry
+one or two triples, and runs two lanes of buckets in turn, as each entry waits for the
+previous one's table load. It calls no helper that receives an array (a call costs an atomic
+reference-count update per array) and keeps no rare path inline (it would spill the loop's
+registers): long or out-of-table codes go to `jit.inline` helpers in branches.
 
 Safety: numba does no bounds checking. Every read of the payload is of a byte known to lie
 in the buffer (`_window` reads bytes past its end as 0), every decoded index is range-checked
 before it is used, every loop is bounded (a triple advances a section by >= 3 bits; an omega
-code has at most 5 groups below 2^57), and stores are checked against the range's own bytes.
+code has at most 5 groups below 2^57), and stores are checked against the buffer's end.
 Kernels report malformed input by returning an error code (`ERR_*`); the caller raises the
 ValueError with the vectorised path's message.
 """
@@ -36,9 +30,9 @@ import numpy as np
 
 from . import jit
 
-__all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND", "ERR_LEVEL",
-           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "section_bits", "write_sections",
-           "write_fixed", "read_fixed", "decode_sections"]
+__all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND",
+           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "write_fixed", "read_fixed",
+           "decode_sections"]
 
 TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
 _SHIFT = np.uint64(64 - TABLE_BITS)
@@ -47,8 +41,7 @@ _M32 = np.uint64(0xFFFFFFFF)
 ERR_PAST = 1  # a code runs past its bucket's section
 ERR_RANGE = 2  # a gap exceeds d or a level index exceeds G - 1 (or an omega group is too wide)
 ERR_BEYOND = 3  # a nonzero lies beyond its bucket (incl. the short last bucket)
-ERR_LEVEL = 4  # encoder input: a level index outside [0, G - 1]
-ERR_OVERFLOW = 5  # encoder: a store outside the range's bytes (lengths and codes disagree)
+ERR_OVERFLOW = 5  # encoder: a store past its buffer (an internal error: sizes disagree)
 ERR_SCALE = 6  # fused encoder: a bucket's scale is not finite (NaN/Inf input, or L2 overflow)
 
 
@@ -71,224 +64,44 @@ def omega_code(v):
 
 
 # -- encoder ------------------------------------------------------------------------------
-# Tables (built in elias.py), uint64 entries code << 6 | width (in bits):
+# The code sections are written by `elias_fused.py` (from a gradient as it is rounded, or from
+# level keys); here are the tables it reads (built in elias.py), uint64 entries
+# code << 6 | width (in bits):
 #   ftab[g << lb | 2l + s] = the whole triple ω(g), sign bit s, ω(l) for gaps 1 <= g <= GAPS
 #     and levels 1 <= l < lcap; 0 for l = 0 (a zero coordinate has no code, whatever g);
 #     SENTINEL in row g = GAPS + 1 (a longer gap), in column l = lcap (a level beyond the
-#     table, or outside the grid) and where the triple is longer than 32 bits; lcap =
-#     min(G, 128) and rows of 2^lb >= 2·lcap + 2 entries, so the table stays small.
-#   gtab[g] = ω(g) for gaps 1 <= g < gtab.size (longer gaps are computed), and
+#     table) and where the triple is longer than 32 bits; lcap = min(G, 128) and rows of
+#     2^lb >= 2·lcap + 2 entries, so the table stays small.
+#   gtab[g] = ω(g) for gaps 1 <= g < gtab.size (longer gaps: `omega_code`), and
 #   ltab[2l + s] = the sign bit s followed by ω(l), one field, for levels 1 <= l < G:
-#     the split tables of the rare path (`_slow_bits`, `_put_slow`).
+#     the split tables of the rare path (`elias_fused._emit_slow`).
 # So the hot loops look up one entry per coordinate and never branch on whether it is zero.
 GAPS = 63  # gaps in the fused table
 SENTINEL = np.uint64((1 << 63) | 63)  # width 63 > 32: sends a coordinate down the rare path
 
 
-@jit.kernel
-def _slow_bits(gap, v, gtab, ltab):
-    """Bits of the triple (gap, any sign, level v) for the rare path of `section_bits`;
-    -1 if v lies outside the grid."""
-    if v >= np.uint64(ltab.size // 2):
-        return -1
-    gl = np.int64(gtab[gap] & np.uint64(63)) if gap < gtab.size else omega_code(gap)[1]
-    return gl + np.int64(ltab[2 * v] & np.uint64(63))
-
-
 @jit.inline
-def _triple_bits(keys, k, last, ftab, lb, lcap, gtab, ltab):
-    """Bits of coordinate k's triple (0 for a zero), its previous nonzero at `last`; -1 if
-    its level lies outside the grid."""
-    v = np.uint64(keys[np.uint64(k)]) >> np.uint64(1)
-    vi = min(v, lcap)
-    gap = k - last
-    e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi)]
-    if e >> np.uint64(63):  # rare: a sentinel
-        return _slow_bits(gap, v, gtab, ltab)
-    return np.int64(e & np.uint64(63))
-
-
-@jit.kernel
-def section_bits(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out):
-    """out[b] = bits of bucket b's code section, Σ over its nonzeros of
-    |ω(gap)| + 1 + |ω(level)|, for b in [b0, b1). keys: the n coordinates' keys 2·level +
-    sign (`level_keys`; the last bucket may be cut short); ftab, lb, lcap, gtab, ltab: the
-    tables above. Returns 0, or ERR_LEVEL if a level lies outside the grid.
-
-    A sparse bucket is sized by listing its nonzeros first (branch-free) and walking only
-    them: a branch per coordinate on random zeros mispredicts (~2x the time); a dense one by
-    walking every coordinate (a zero's entry is empty; the list would cost more than it
-    saves). Each bucket takes the walk that suited the one before it (neighbours are alike):
-    either walk is exact."""
-    lcap = np.uint64(lcap)
-    lb = np.uint64(lb)
-    n = keys.size
-    todo = np.empty(min(d, n), np.int64)  # a bucket's nonzero positions
-    sparse = True
-    for b in range(b0, b1):
-        lo, hi = b * d, min((b + 1) * d, n)
-        last = lo - 1  # flat position of the previous nonzero (none yet: one before)
-        bits = 0
-        count = 0  # nonzeros
-        if sparse:  # (two loops: no test per coordinate)
-            for k in range(lo, hi):
-                todo[np.uint64(count)] = k
-                count += keys[np.uint64(k)] >= 2
-            for j in range(count):
-                k = todo[np.uint64(j)]
-                width = _triple_bits(keys, k, last, ftab, lb, lcap, gtab, ltab)
-                if width < 0:
-                    return ERR_LEVEL
-                bits += width
-                last = k
-        else:
-            for k in range(lo, hi):
-                width = _triple_bits(keys, k, last, ftab, lb, lcap, gtab, ltab)
-                if width < 0:
-                    return ERR_LEVEL
-                bits += width
-                nonzero = keys[np.uint64(k)] >= 2
-                last = k if nonzero else last
-                count += nonzero
-        out[b] = bits
-        sparse = 2 * count < hi - lo
-    return 0
-
-
-@jit.inline
-def _store(out, c, word, nbytes, lo, hi, head):
-    """Store the top `nbytes` bytes of the 32-bit `word` at bytes c, c+1, ... of out, the
-    bytes [lo, hi) of the range; byte lo - 1 (the first byte, when shared with the previous
-    range: see `write_sections`) goes to head[0]. Returns the new c, or -1 for a byte
-    outside [lo - 1, hi)."""
+def _store(out, c, word, nbytes):
+    """Store the top `nbytes` bytes of the 32-bit `word` at out[c], out[c + 1], ...
+    Returns the new c, or -1 for a byte past the end of out."""
     for k in range(nbytes):
-        byte = np.uint8((word >> np.uint64(24 - 8 * k)) & np.uint64(255))
-        if c == lo - 1:
-            head[0] = byte
-        elif lo <= c < hi:
-            out[c] = byte
-        else:
+        if c >= out.size:
             return -1
+        out[c] = np.uint8((word >> np.uint64(24 - 8 * k)) & np.uint64(255))
         c += 1
     return c
 
 
 @jit.inline
-def _put(out, acc, nacc, c, value, width, lo, hi, head):
+def _put(out, acc, nacc, c, value, width):
     """Append a field of width <= 32 bits to the accumulator (its low nacc < 32 bits pending),
     storing 32 bits once complete. Returns (acc, nacc, c); c = -1 on a bad store."""
     acc = (acc << np.uint64(width)) | value
     nacc += width
     if nacc >= 32:
         nacc -= 32
-        c = _store(out, c, (acc >> np.uint64(nacc)) & _M32, 4, lo, hi, head)
+        c = _store(out, c, (acc >> np.uint64(nacc)) & _M32, 4)
     return acc, nacc, c
-
-
-@jit.inline
-def _put_wide(out, acc, nacc, c, value, width, lo, hi, head):
-    """`_put` for fields of up to 64 bits (two halves)."""
-    if width > 32:
-        acc, nacc, c = _put(out, acc, nacc, c, value >> np.uint64(32), width - 32, lo, hi,
-                            head)
-        if c < 0:
-            return acc, nacc, c
-        return _put(out, acc, nacc, c, value & _M32, 32, lo, hi, head)
-    return _put(out, acc, nacc, c, value, width, lo, hi, head)
-
-
-@jit.inline
-def _finish(out, acc, nacc, c, lo, hi, head):
-    """Store the < 32 pending bits, zero-padded to a byte. Returns the new c (-1: bad store)."""
-    if nacc == 0:
-        return c
-    return _store(out, c, (acc << np.uint64(32 - nacc)) & _M32, (nacc + 7) // 8, lo, hi, head)
-
-
-@jit.kernel
-def _put_slow(out, acc, nacc, c, lo, hi, head, gap, v, sign, gtab, ltab):
-    """The rare path of `write_sections`, out of its loop (so that the loop keeps its state in
-    registers): the triple (gap, sign, level v) field by field, from the split tables.
-    Returns (acc, nacc, c, error)."""
-    if v >= np.uint64(ltab.size // 2):
-        return acc, nacc, c, ERR_LEVEL
-    m6 = np.uint64(63)
-    if gap < gtab.size:
-        gc, gl = gtab[gap] >> np.uint64(6), np.int64(gtab[gap] & m6)
-    else:
-        gc, gl = omega_code(gap)
-    e = ltab[2 * v + sign]
-    acc, nacc, c = _put_wide(out, acc, nacc, c, gc, gl, lo, hi, head)
-    if c >= 0:
-        acc, nacc, c = _put_wide(out, acc, nacc, c, e >> np.uint64(6), np.int64(e & m6), lo,
-                                 hi, head)
-    return acc, nacc, c, ERR_OVERFLOW if c < 0 else 0
-
-
-@jit.kernel
-def _store_edge(out, acc, nacc, c, lo, hi, head):
-    """The 32 complete bits at the edges of a range (`write_sections`, out of its loop):
-    checked stores. Returns (nacc, c); c = -1 on a bad store."""
-    nacc -= 32
-    return nacc, _store(out, c, (acc >> np.uint64(nacc)) & _M32, 4, lo, hi, head)
-
-
-@jit.kernel
-def write_sections(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, out, bit0, bit1, head):
-    """Write the code sections of buckets [b0, b1), which occupy bits [bit0, bit1) of the code
-    stream `out` (uint8), MSB first, the last byte zero-padded. A first byte shared with the
-    previous range (bit0 not byte-aligned) is not stored: its bits (the leading ones 0) go to
-    head[0] for the caller to OR in. keys and tables as in `section_bits`. Returns 0,
-    ERR_LEVEL, or ERR_OVERFLOW (bit1 disagrees with the codes)."""
-    lcap = np.uint64(lcap)
-    lb = np.uint64(lb)
-    c = bit0 >> 3  # the byte the next store starts at (the first with pending bits)
-    lo = c + 1 if bit0 & 7 else c  # this range's own bytes: [lo, hi)
-    hi = (bit1 + 7) >> 3
-    # 8-byte stores at c need lo <= c <= hi - 8: one unsigned compare, c - flo <= span
-    flo = lo if hi - 8 >= lo else 1 << 62
-    span = np.uint64(max(hi - 8 - lo, 0))
-    acc = np.uint64(0)  # pending bits: the last nacc of them
-    nacc = bit0 & 7  # (the shared byte's leading bits count as pending zeros)
-    n = keys.size
-    for b in range(b0, b1):
-        last = b * d - 1  # flat position of the previous nonzero (none yet: one before)
-        for k in range(b * d, min((b + 1) * d, n)):
-            key = np.uint64(keys[np.uint64(k)])
-            v = key >> np.uint64(1)
-            vi = min(v, lcap)
-            sign = key & np.uint64(1)
-            gap = k - last
-            e = ftab[(np.uint64(min(gap, GAPS + 1)) << lb) | (vi + vi + sign)]
-            last = k if vi != 0 else last
-            if e >> np.uint64(63):  # rare: a sentinel
-                acc, nacc, c, err = _put_slow(out, acc, nacc, c, lo, hi, head, gap, v, sign,
-                                              gtab, ltab)
-                if err:
-                    return err
-                continue
-            width = e & np.uint64(63)
-            acc = (acc << width) | (e >> np.uint64(6))
-            nacc += np.int64(width)
-            if np.uint64(c - flo) <= span:
-                # store the pending bits (< 64), left-aligned, as 8 bytes; advance c past
-                # the complete ones. The others lie in [c, hi) and are rewritten by a later
-                # store (the stores and `_finish` fill [c, hi) in order). For nacc = 0 the
-                # shift count is 0 (x86 masks counts; the & 63 makes it defined here too).
-                word = acc << np.uint64((64 - nacc) & 63)
-                u = np.uint64(c)
-                for i in range(8):
-                    byte = (word >> np.uint64(56 - 8 * i)) & np.uint64(255)
-                    out[u + np.uint64(i)] = np.uint8(byte)
-                c += nacc >> 3
-                nacc &= 7
-            elif nacc >= 32:  # the range's first or last bytes
-                nacc, c = _store_edge(out, acc, nacc, c, lo, hi, head)
-                if c < 0:
-                    return ERR_OVERFLOW
-    if _finish(out, acc, nacc, c, lo, hi, head) != hi:  # (a shared first byte: lo - 1)
-        return ERR_OVERFLOW
-    return 0
 
 
 @jit.kernel
@@ -298,14 +111,17 @@ def write_fixed(values, w, out):
     acc = np.uint64(0)
     nacc = 0
     c = 0
-    head = np.zeros(1, np.uint8)  # unused: c >= lo = 0
     for i in range(values.size):
-        acc, nacc, c = _put_wide(out, acc, nacc, c, np.uint64(values[i]), w, 0, out.size, head)
+        v = np.uint64(values[i])
+        if w > 32:  # two halves
+            acc, nacc, c = _put(out, acc, nacc, c, v >> np.uint64(32), w - 32)
+            v &= _M32
+        acc, nacc, c = _put(out, acc, nacc, c, v, min(w, 32))
         if c < 0:
             return ERR_OVERFLOW
-    if _finish(out, acc, nacc, c, 0, out.size, head) != out.size:
-        return ERR_OVERFLOW
-    return 0
+    if nacc:  # the < 32 pending bits, zero-padded to a byte
+        c = _store(out, c, (acc << np.uint64(32 - nacc)) & _M32, (nacc + 7) // 8)
+    return 0 if c == out.size else ERR_OVERFLOW
 
 
 # -- decoder ------------------------------------------------------------------------------

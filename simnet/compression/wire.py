@@ -153,7 +153,7 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
         return encode_auto(keys, counts, q.scales, d, grid)
     if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
         fixed_n = fixed_nbytes(q.numel, d, grid)
-        el = elias.Prepared(q, grid, d)
+        el = elias.Prepared.of_quantized(q, grid, d)
         if entropy.supports(grid):
             alt = entropy.encode(q, grid, d, max_bytes=min(fixed_n, el.nbytes) - 1)
             if alt is not None:
@@ -180,7 +180,7 @@ def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: i
         if alt is not None and len(alt) < elias.nbytes_floor(
                 n, level_keys.key_counts(counts, grid.size, pairs), grid, d):
             return alt  # shorter than elias can be: its exact size is not needed
-    el = elias.Prepared.of_keys(keys, scales, grid, d)
+    el = elias.Prepared.of_keys(keys, scales, grid, d, write=False)  # written if it wins
     if alt is not None and len(alt) < el.nbytes:
         return alt
     if el.nbytes < fixed_n:

@@ -294,7 +294,7 @@ def test_elias_floor_bounds_its_exact_length(method, n, d, density):
         q = wire.Quantized(scales, levels, neg, n)
         keys, _ = level_keys.of_levels(q.idx, q.neg, n, c.grid.size, counts=False)
         counts = np.bincount(keys, minlength=2 * c.grid.size)
-        exact = elias.Prepared(q, c.grid, d).nbytes
+        exact = elias.Prepared.of_quantized(q, c.grid, d).nbytes
         assert exact == len(elias.encode(q, c.grid, d))
         floor = elias.nbytes_floor(n, counts, c.grid, d)
         assert floor == exact if levels is dense else floor <= exact

@@ -38,7 +38,7 @@ def assert_same_codec(c, q):
     give the same scales and coefficients, and wire.decode the same gradient."""
     d, n = c.bucket_size, q.numel
     (pk, nk), (pv, nv) = on_both(lambda: (elias.encode(q, c.grid, d),
-                                          elias.Prepared(q, c.grid, d).nbytes))
+                                          elias.Prepared.of_quantized(q, c.grid, d).nbytes))
     assert pk == pv
     assert nk == nv == len(pk)
     (sk, ck), (sv, cv) = on_both(lambda: elias.decode(pk, n, d, c.grid))
@@ -97,8 +97,9 @@ def test_sparse_vectors(method, n, d, density):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("d", [1, 2, 64, 513])
 def test_buckets_alternating_sparse_and_dense(method, d):
-    """`section_bits` walks a bucket by the density of the one before it: runs of sparse and
-    dense buckets (each walk also on buckets of the other kind) give the oracle's sizes."""
+    """The encoder codes a block's buckets by the block's density (sparse: its nonzeros
+    listed first; dense: every coordinate): runs of sparse and dense buckets, within a block
+    and across blocks, give the oracle's bytes and sizes."""
     g = torch.Generator().manual_seed(d)
     nb = 60
     density = torch.tensor([0.02, 0.9, 0.9, 0.3, 0.05, 0.05, 1.0, 0.0, 0.6, 0.45] * 6)
@@ -145,16 +146,16 @@ def test_the_switch_selects_the_kernels(monkeypatch):
     """Guards the comparisons above: with ENABLED the kernels run, without it they do not."""
     c, q = quantized("qsgd", 1000, 64, bits=4)
     calls = []
-    for name in ("section_bits", "write_sections", "decode_sections"):
-        real = getattr(elias.K, name)
-        monkeypatch.setattr(elias.K, name,
+    for module, name in ((elias.fused, "code_rows"), (elias.K, "decode_sections")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
                             lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
     monkeypatch.setattr(jit, "ENABLED", False)
     elias.decode(elias.encode(q, c.grid, 64), 1000, 64, c.grid)
     assert calls == []
     monkeypatch.setattr(jit, "ENABLED", True)
     elias.decode(elias.encode(q, c.grid, 64), 1000, 64, c.grid)
-    assert sorted(set(calls)) == ["decode_sections", "section_bits", "write_sections"]
+    assert sorted(set(calls)) == ["code_rows", "decode_sections"]
 
 
 # -- corrupted payloads: the same verdict from both decoders --------------------------------
@@ -221,3 +222,40 @@ def test_random_code_sections(method, s, d, n, data):
                + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8))
                + bytes(body))
     same_verdict(c, payload, n)
+
+
+def test_prepared_payload_refuses_streams_reused_by_a_later_encode(monkeypatch):
+    """A compiled `Prepared` keeps its codes in the thread's scratch streams: its payload is
+    the oracle's when taken at once, and a RuntimeError (never other bytes) when another elias
+    encode on the thread has reused the streams since."""
+    monkeypatch.setattr(jit, "ENABLED", True)
+    c, q = quantized("qsgd", 70001, 512, seed=4, bits=4)
+    _, other = quantized("qsgd", 70001, 512, seed=5, bits=4)
+    keys = elias.keys_of(q, c.grid, 512)[0]
+    first = elias.Prepared.of_keys(keys, q.scales, c.grid, 512)
+    assert first.payload() == on_both(lambda: elias.encode(q, c.grid, 512))[1]
+    stale = elias.Prepared.of_keys(keys, q.scales, c.grid, 512)
+    elias.encode(other, c.grid, 512)
+    with pytest.raises(RuntimeError, match="reused the streams"):
+        stale.payload()
+
+
+@pytest.mark.parametrize("method,n,d,density,levels", [
+    ("qsgd", 70001, 512, 1.0, 7), ("nuqsgd", 70001, 512, 1.0, 3),  # dense
+    ("qsgd", 200000, 70000, 1e-4, 5),  # gaps beyond the fused table and beyond 2^16
+    ("qsgdinf", 20000, 512, 1.0, 300), ("qsgd", 999, 7, 0.5, 3000)])  # levels past it
+def test_prepared_measured_first_matches_written_at_once(monkeypatch, method, n, d, density,
+                                                          levels):
+    """`Prepared.of_keys(write=False)` (what `auto` uses) only counts the codes, the rare
+    long ones too, and writes them when the payload is taken: the same exact nbytes and
+    bytes as writing them at once, and as the vectorised oracle."""
+    c, q = quantized(method, n, d, seed=11, density=density, cube=True, levels=levels)
+    oracle = on_both(lambda: elias.encode(q, c.grid, d))[1]
+    monkeypatch.setattr(jit, "ENABLED", True)
+    keys = elias.keys_of(q, c.grid, d)[0]
+    measured = elias.Prepared.of_keys(keys, q.scales, c.grid, d, write=False)
+    assert measured.nbytes == len(oracle)
+    elias.encode(q, c.grid, d)  # reuses the thread's streams: harmless, none held yet
+    assert measured.payload() == oracle
+    written = elias.Prepared.of_keys(keys, q.scales, c.grid, d)
+    assert written.nbytes == len(oracle) and written.payload() == oracle
