@@ -18,8 +18,9 @@ let the decoder start every bucket at once: it walks all buckets in parallel, on
 of a bucket (<= d), not the number of nonzeros.
 
 Two implementations, the same bytes and the same ValueErrors: compiled kernels
-(`elias_kernels.py`, when `jit.enabled()`: each bucket range walked by a loop, a few ranges
-on threads) and the vectorised numpy code below, the fallback and the tests' oracle.
+(`elias_fused.py` encodes, `elias_kernels.py` decodes, when `jit.enabled()`: each bucket range
+walked by a loop, a few ranges on threads) and the vectorised numpy code below, the fallback
+and the tests' oracle.
 """
 
 from __future__ import annotations
@@ -216,8 +217,8 @@ def _enc_tables(d: int, g: int):
 
 def _check_kernel(err: int) -> None:
     if err:
-        raise RuntimeError(f"elias kernel: internal error {err} (section lengths and codes "
-                           "disagree)")
+        raise RuntimeError(f"elias kernel: internal error {err} (a code buffer was sized "
+                           "too small)")
 
 
 def keys_of(q: Quantized, grid: Grid, d: int, counts: bool = False, pairs: bool = False):
