@@ -189,6 +189,18 @@ def _run(fn, ranges):
     return threads.run_ranges("simnet-elias", fn, ranges)
 
 
+def _run_indexed(fn, ranges):
+    """[fn(i, b0, b1) for each range i = (b0, b1)], as `_run`."""
+    index = {r: i for i, r in enumerate(ranges)}
+    return _run(lambda b0, b1: fn(index[(b0, b1)], b0, b1), ranges)
+
+
+def _coding_ranges(nb: int, d: int) -> list[tuple[int, int]]:
+    """The encoders' bucket ranges, one per thread (`_ranges`), each starting at an even
+    coordinate (the fused encoder's uniforms come in pairs)."""
+    return level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))
+
+
 @lru_cache(maxsize=8)
 def _enc_tables(d: int, g: int):
     """Encoder tables (layout in elias_kernels.py): (ftab, lb, lcap, gtab, ltab)."""
@@ -255,24 +267,17 @@ def _frame(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int) -> tuple[
 
 
 def _assemble(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges,
-              write) -> bytes:
-    """The payload of buckets with these section lengths (bits) in bucket ranges written on
-    threads: `write(i, b0, b1, stream, bit0, bit1, head)` fills bits [bit0, bit1) of the code
-    stream (uint8) with the sections of range i = [b0, b1), a first byte shared with the
-    range before going to head[0], and returns an error code (0: none). The shared bytes are
-    ORed in last."""
+              streams: list[np.ndarray]) -> bytes:
+    """The payload of buckets with these section lengths (bits), range i = ranges[i]'s
+    sections being in streams[i] from bit 0 (as `elias_fused` writes them): each spliced on
+    a thread into its place in the code stream, a first byte shared with the range before
+    kept aside and ORed in last."""
     out, at = _frame(numel, scales, bits, w)
     stream = out[at:]
     starts = _section_starts(bits)
     shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
-    jobs = {r: i for i, r in enumerate(ranges)}
-
-    def job(b0, b1):
-        i = jobs[(b0, b1)]
-        return write(i, b0, b1, stream, starts[b0], starts[b1], shared[i])
-
-    for err in _run(job, ranges):
-        _check_kernel(err)
+    _run_indexed(lambda i, b0, b1: fused.splice(streams[i], starts[b1] - starts[b0], stream,
+                                                starts[b0], shared[i]), ranges)
     _or_shared(stream, starts, ranges, shared)
     return out.tobytes()
 
@@ -297,16 +302,6 @@ def _range_streams(d: int, points: int, ranges, owner=None) -> list[np.ndarray]:
                           np.uint32) for i, (b0, b1) in enumerate(ranges)]
 
 
-def _spliced(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges,
-             streams: list[np.ndarray]) -> bytes:
-    """The payload whose range i's code sections (bits) are in streams[i] from bit 0."""
-    def splice(i, b0, b1, stream, bit0, bit1, head):
-        fused.splice(streams[i], bit1 - bit0, stream, bit0, head)
-        return 0
-
-    return _assemble(numel, scales, bits, w, ranges, splice)
-
-
 class _KernelCodes:
     """The code sections of n coordinates' keys, by `elias_fused.code_rows`, a bucket range a
     thread: exact `nbytes`, and `payload()`. With `write`, the sections are written at once
@@ -320,7 +315,7 @@ class _KernelCodes:
         nb = scales.numel()
         self.keys, self.scales, self.grid, self.d = keys, scales, grid, d
         self.w = length_bits(d, grid)
-        self.ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))
+        self.ranges = _coding_ranges(nb, d)
         self.bits = np.empty(nb, np.int64)
         self.streams = self._code(write)  # None when only measured
         self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
@@ -331,10 +326,8 @@ class _KernelCodes:
         streams = (_range_streams(self.d, self.grid.size, self.ranges, owner=self) if write
                    else [None] * len(self.ranges))
         tables = _enc_tables(self.d, self.grid.size)
-        jobs = {r: i for i, r in enumerate(self.ranges)}
-        for got in _run(lambda b0, b1: fused.code_rows(self.keys, self.d, b0, b1, *tables,
-                                                       streams[jobs[(b0, b1)]], self.bits),
-                        self.ranges):
+        for got in _run_indexed(lambda i, b0, b1: fused.code_rows(
+                self.keys, self.d, b0, b1, *tables, streams[i], self.bits), self.ranges):
             if got < 0:
                 _check_kernel(-got)
         return streams if write else None
@@ -345,8 +338,8 @@ class _KernelCodes:
         elif getattr(_streams_owner, "value", None) is not self:
             raise RuntimeError("elias: another encode on this thread reused the streams "
                                "of a Prepared before its payload() was taken")
-        return _spliced(self.keys.size, self.scales, self.bits, self.w, self.ranges,
-                        self.streams)
+        return _assemble(self.keys.size, self.scales, self.bits, self.w, self.ranges,
+                         self.streams)
 
 
 def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
@@ -359,17 +352,16 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     nb, w = -(-x.size // d), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
     scales, bits = np.empty(nb, np.float32), np.empty(nb, np.int64)
-    ranges = level_keys.bucket_ranges(nb, d, len(_ranges(nb, d)))  # from even coordinates
+    ranges = _coding_ranges(nb, d)
     streams = _range_streams(d, grid.size, ranges)
-    jobs = {r: i for i, r in enumerate(ranges)}
-    got = _run(lambda b0, b1: fused.encode_rows(x, scales, norm, seed, d, *fast, b0, b1,
-                                                *tables, streams[jobs[(b0, b1)]], bits), ranges)
+    got = _run_indexed(lambda i, b0, b1: fused.encode_rows(
+        x, scales, norm, seed, d, *fast, b0, b1, *tables, streams[i], bits), ranges)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:
         if g < 0:
             _check_kernel(-g)
-    return _spliced(x.size, torch.from_numpy(scales), bits, w, ranges, streams)
+    return _assemble(x.size, torch.from_numpy(scales), bits, w, ranges, streams)
 
 
 @lru_cache(maxsize=8)

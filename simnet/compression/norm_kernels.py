@@ -18,6 +18,9 @@ U = np.uint64
 
 
 L2, LINF = 0, 1  # the kernels' codes of the two norms
+_ABS = np.uint32(0x7FFFFFFF)
+_INF = np.uint32(0x7F800000)
+_NAN = np.uint32(0x7FC00000)
 
 
 class ScaleNotFinite(Exception):
@@ -28,9 +31,6 @@ class ScaleNotFinite(Exception):
     def __init__(self, scales: np.ndarray):
         super().__init__("a bucket's scale is not finite")
         self.scales = scales
-_ABS = np.uint32(0x7FFFFFFF)
-_INF = np.uint32(0x7F800000)
-_NAN = np.uint32(0x7FC00000)
 
 
 @jit.inline
