@@ -194,7 +194,7 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:  # (the norms just before the rounding reads them again from L1)
             return -K.ERR_SCALE
-        round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
+        round_from(x, scales, seed, d, kind, s, start, m, 0, u, pairs, idx, neg)
         count = 0
         for i in range(m):
             key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])

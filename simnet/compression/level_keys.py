@@ -221,7 +221,7 @@ def round_keys(x, scales, norm, seed, d, kind, s, b0, b1, keys, shift, counts):
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:
             return bad
-        round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg)
+        round_from(x, scales, seed, d, kind, s, start, m, 0, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)

@@ -19,7 +19,8 @@ from .jit import inline, kernel
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 
-__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "scratch", "round_from"]
+__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "draw_scratch", "scratch",
+           "round_from"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
@@ -108,16 +109,12 @@ def quantize_rows(x, scales, seed, first, d, kind, s, idx_out, neg_out):
     x: float32 [m], rows·d - d < m <= rows·d (the last bucket may be cut short: it is rounded
     as far as it goes); idx_out: uint8 or int32 [m]; neg_out: bool [m]. The uniforms are drawn
     here, BLOCK at a time, as `uniforms.fill` draws them: coordinate i takes draw first + i
-    (first even) of the stream `seed` (uint64)."""
+    of the stream `seed` (uint64)."""
     n = min(x.size, scales.size * d)
-    u = np.empty(BLOCK, np.float32)
-    words = np.empty(BLOCK // 2, np.uint64)
-    halves = words.view(np.uint32)
-    two_s = np.float32(2.0**s)
+    u, pairs = draw_scratch()
     for start in range(0, n, BLOCK):
-        m = min(BLOCK, n - start)
-        draw(u, words, halves, m, seed, (first + start) // 2)
-        _round_block(x, scales, d, kind, s, two_s, u, start, m, idx_out, neg_out, 0)
+        round_from(x, scales, seed, d, kind, s, start, min(BLOCK, n - start), first, u, pairs,
+                   idx_out[start:], neg_out[start:])
 
 
 @kernel
@@ -131,10 +128,7 @@ def quantize_pack_rows(x, scales, norm, seed, first, d, kind, s, w, idx_block, n
     reads it again from L1. Returns -1, or the first bucket whose scale is not finite
     (nothing rounded from it)."""
     n = min(x.size, scales.size * d)
-    u = np.empty(BLOCK, np.float32)
-    words = np.empty(BLOCK // 2, np.uint64)
-    halves = words.view(np.uint32)
-    two_s = np.float32(2.0**s)
+    u, pairs = draw_scratch()
     buf = norm_scratch(d)
     scaled = 0  # buckets [0, scaled) have their scales
     k = w + 1
@@ -143,27 +137,32 @@ def quantize_pack_rows(x, scales, norm, seed, first, d, kind, s, w, idx_block, n
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:
             return bad
-        draw(u, words, halves, m, seed, (first + start) // 2)
-        _round_block(x, scales, d, kind, s, two_s, u, start, m, idx_block, neg_block, start)
+        round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx_block, neg_block)
         at = start * k // 8
         pack_fields(idx_block, neg_block, m, w, out[at:at + (m * k + 7) // 8])
     return -1
 
 
 @inline
+def draw_scratch():
+    """The draw buffers of `round_from`: (uniforms, their 64-bit words), L1-resident."""
+    return np.empty(BLOCK + 2, np.float32), np.empty(BLOCK // 2 + 1, np.uint64)
+
+
+@inline
 def scratch():
-    """The buffers of `round_from`: (uniforms, their 64-bit words, level indices, negative
-    flags), a BLOCK each (L1-resident)."""
-    u = np.empty(BLOCK + 2, np.float32)
-    pairs = np.empty(BLOCK // 2 + 1, np.uint64)
+    """The buffers of a caller of `round_from` that keeps its levels in a block: (uniforms,
+    their 64-bit words, level indices, negative flags), a BLOCK each (L1-resident)."""
+    u, pairs = draw_scratch()
     return u, pairs, np.empty(BLOCK, np.int32), np.empty(BLOCK, np.bool_)
 
 
 @inline
-def round_from(x, scales, seed, d, kind, s, start, m, first, u, pairs, idx, neg):
-    """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m], as
-    `quantize_rows` does, for a caller walking blocks from coordinate `first` (start - first
-    even): draws come in pairs from an even index, so an odd first skips one."""
-    lead = first & 1
-    draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (start - lead) // 2)
+def round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg):
+    """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m] (u,
+    pairs: `draw_scratch`'s), coordinate i with draw off + i of the stream `seed`, as
+    `uniforms.fill` draws them. Draws come in pairs from an even index, so an odd
+    off + start draws one more and skips it."""
+    lead = (off + start) & 1
+    draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (off + start - lead) // 2)
     _round_block(x, scales, d, kind, s, np.float32(2.0**s), u[lead:], start, m, idx, neg, start)
