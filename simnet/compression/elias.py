@@ -343,11 +343,12 @@ class _KernelCodes:
 
 
 def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
-                    grid: Grid) -> bytes:
+                    grid: Grid, off: int = 0) -> bytes:
     """The `elias` payload of the flat float32 gradient x, each bucket scaled by its `norm`
     (`norm_kernels` L2 or LINF) and rounded on the way (`elias_fused.py`): the bytes of
-    `quantize` -> `encode` with the same seed's uniforms. `norm_kernels.ScaleNotFinite` when
-    a scale is not finite. fast: the kernels' (grid code, s)."""
+    `quantize` -> `encode` with the same seed's uniforms, coordinate i taking draw off + i.
+    `norm_kernels.ScaleNotFinite` when a scale is not finite. fast: the kernels' (grid code,
+    s)."""
     _check_bucket_size(d)
     nb, w = -(-x.size // d), length_bits(d, grid)
     tables = _enc_tables(d, grid.size)
@@ -355,7 +356,7 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     ranges = _coding_ranges(nb, d)
     streams = _range_streams(d, grid.size, ranges)
     got = _run_indexed(lambda i, b0, b1: fused.encode_rows(
-        x, scales, norm, seed, d, *fast, b0, b1, *tables, streams[i], bits), ranges)
+        x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i], bits), ranges)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:

@@ -161,15 +161,15 @@ def _flush(words, wi, acc, nacc):
 
 
 @jit.kernel
-def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab, words,
-                sec_bits):
+def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
+                words, sec_bits):
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
     may be cut short) as `norm_kernels` (`norm`: L2 or LINF; bucket b's scale to scales[b],
-    float32) and `round_kernels.quantize_rows` do, and write their elias code sections into
-    words (uint32, whose bytes are the stream from bit 0, MSB first; the range's largest
-    possible section bits / 32 + 3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving
-    each section's length in bits. Tables as in `elias.py`'s `_enc_tables`; the rounding
-    yields levels inside the grid.
+    float32) and `round_kernels.quantize_rows` do (coordinate i with draw off + i of the
+    stream `seed`), and write their elias code sections into words (uint32, whose bytes are
+    the stream from bit 0, MSB first; the range's largest possible section bits / 32 +
+    3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving each section's length in bits.
+    Tables as in `elias.py`'s `_enc_tables`; the rounding yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
     only them; in a denser one every coordinate is coded (no list: faster there). Returns the
@@ -194,7 +194,7 @@ def encode_rows(x, scales, norm, seed, d, kind, s, b0, b1, ftab, lb, lcap, gtab,
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:  # (the norms just before the rounding reads them again from L1)
             return -K.ERR_SCALE
-        round_from(x, scales, seed, d, kind, s, start, m, 0, u, pairs, idx, neg)
+        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
         count = 0
         for i in range(m):
             key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])

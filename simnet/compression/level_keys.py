@@ -86,13 +86,14 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
 
 
 def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
-                points: int, pairs: bool = False, keys: np.ndarray | None = None):
+                points: int, pairs: bool = False, keys: np.ndarray | None = None,
+                off: int = 0):
     """(scales float32 [B], keys [n], counts int64) of the flat float32 gradient x, each
     bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
-    `quantize.norms_flat`) and rounded with the uniforms of stream `seed`
-    (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys ([2G]), or with
-    `pairs` of the pair codes (as `of_levels`). `norm_kernels.ScaleNotFinite` when a scale is
-    not finite. fast: the kernels' (grid code, s). keys: where to write them
+    `quantize.norms_flat`) and rounded with the uniforms of stream `seed`, coordinate i with
+    draw off + i (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys
+    ([2G]), or with `pairs` of the pair codes (as `of_levels`). `norm_kernels.ScaleNotFinite`
+    when a scale is not finite. fast: the kernels' (grid code, s). keys: where to write them
     (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array."""
     if keys is None:
         keys = np.empty(x.size, dtype_for(points))
@@ -101,7 +102,7 @@ def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, in
 
     def job(b0, b1):
         kc = np.empty(size, np.int64)
-        return round_keys(x, scales, norm, seed, d, *fast, b0, b1, keys, shift, kc), kc
+        return round_keys(x, scales, norm, seed, off, d, *fast, b0, b1, keys, shift, kc), kc
 
     parts = 1 if x.size < _PAR_MIN else threads.THREADS
     done = threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts))
@@ -202,14 +203,15 @@ def keys_of(idx, neg, points, lo, hi, keys):
 
 
 @jit.kernel
-def round_keys(x, scales, norm, seed, d, kind, s, b0, b1, keys, shift, counts):
+def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, counts):
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
-    may be cut short; b0·d even) as `norm_kernels` and `round_kernels.quantize_rows` do,
-    writing each bucket's scale to scales[b] (float32), each coordinate's key 2·level + sign
-    to keys (`dtype_for`, [n]) and counts (int64, overwritten): of the keys ([2G]) with
-    shift = 0, else of the pair codes ([2^(2·shift)]). Norms + rounding + keys + histogram in
-    one pass, a block at a time (a bucket's norm just before its rounding reads it from L1).
-    Returns -1, or the first bucket whose scale is not finite (nothing rounded from it)."""
+    may be cut short; b0·d even) as `norm_kernels` and `round_kernels.quantize_rows` do
+    (coordinate i with draw off + i of the stream `seed`), writing each bucket's scale to
+    scales[b] (float32), each coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and
+    counts (int64, overwritten): of the keys ([2G]) with shift = 0, else of the pair codes
+    ([2^(2·shift)]). Norms + rounding + keys + histogram in one pass, a block at a time (a
+    bucket's norm just before its rounding reads it from L1). Returns -1, or the first bucket
+    whose scale is not finite (nothing rounded from it)."""
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs, idx, neg = scratch()
@@ -221,7 +223,7 @@ def round_keys(x, scales, norm, seed, d, kind, s, b0, b1, keys, shift, counts):
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:
             return bad
-        round_from(x, scales, seed, d, kind, s, start, m, 0, u, pairs, idx, neg)
+        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
         for i in range(m):
             keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)

@@ -170,10 +170,8 @@ class GridQuantizer(Compressor):
         """The `fixed` payload of a CPU tensor, chunk by chunk: the same bytes as quantize ->
         wire.encode (the same uniforms, drawn per chunk from the same stream), but with every
         temporary cache-sized and reused instead of full-size (each fresh full-size array costs
-        page faults comparable to a pass over the gradient)."""
-        fast = self._kernel_grid()
-        if fast is not None:
-            return self._encode_fixed_compiled(x.contiguous(), generator, fast)
+        page faults comparable to a pass over the gradient). Without the compiled kernels (with
+        them `_encode_fixed_compiled` does this in one pass)."""
         n, d, grid = x.numel(), self.bucket_size, self.grid
         xb = to_buckets(x, d)
         scales = self.checked_scales(xb)
@@ -192,14 +190,13 @@ class GridQuantizer(Compressor):
             pos += packed.size
         return out.tobytes()
 
-    def _encode_fixed_compiled(self, x: torch.Tensor, generator: torch.Generator | None,
+    def _encode_fixed_compiled(self, x: torch.Tensor, seed: int, off: int,
                                fast: tuple[int, int]) -> bytes:
-        """`_encode_fixed_cpu` with the compiled kernels: chunks on the thread pool, each
-        scaled, rounded and packed in one pass, the gradient read in place (no padded copy);
-        the header and scales are written last. `norm_kernels.ScaleNotFinite` when a scale is
-        not finite."""
-        n, d, grid = x.numel(), self.bucket_size, self.grid
-        seed, norm = stream_seed(generator), self._norm_code
+        """`_encode_fixed_cpu` with the compiled kernels (coordinate i with draw off + i of
+        the stream `seed`): chunks on the thread pool, each scaled, rounded and packed in one
+        pass, the gradient read in place (no padded copy); the header and scales are written
+        last. `norm_kernels.ScaleNotFinite` when a scale is not finite."""
+        n, d, grid, norm = x.numel(), self.bucket_size, self.grid, self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         sc = np.empty(-(-n // d), np.float32)
         out = scratch.array("encode.fixed", wire.fixed_nbytes(n, d, grid), np.uint8)
@@ -212,7 +209,7 @@ class GridQuantizer(Compressor):
             at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
             block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages to fault
             if round_kernels.quantize_pack_rows(
-                    part, sc[r0:r0 + rows], norm, seed, r0 * d, d, *fast, k - 1,
+                    part, sc[r0:r0 + rows], norm, seed, off + r0 * d, d, *fast, k - 1,
                     np.empty(block, self._index_dtype), np.empty(block, np.bool_),
                     out[at:at + -(-part.size * k // 8)]) >= 0:
                 failed.append(r0)
@@ -232,31 +229,51 @@ class GridQuantizer(Compressor):
         x = self._prepare(x)
         if x.dim() != 1:
             check_gradient(x)
-        on_cpu = x.device.type == "cpu" and (generator is None or generator.device.type == "cpu")
-        try:  # the fused CPU encoders scale and round on the way, in one pass
-            if self.encoding == "fixed" and on_cpu:
-                return self._encode_fixed_cpu(x, generator)
-            fast = self._kernel_grid() if on_cpu and x.numel() else None
-            if fast is not None:  # elias, entropy, auto
-                return self._encode_fused(x.contiguous(), generator, fast)
-        except norm_kernels.ScaleNotFinite as e:
-            self._finite(torch.from_numpy(e.scales), x)  # raises, naming the cause
+        fast = self._fused_grid(x, generator)
+        if fast is not None:  # the fused CPU encoders scale and round on the way, in one pass
+            return self._encode_compiled(x.contiguous(), stream_seed(generator), 0, fast)
+        if self.encoding == "fixed" and self._on_cpu(x, generator):
+            return self._encode_fixed_cpu(x, generator)
         scales, idx, neg = self.quantize(x, generator)
         q = wire.Quantized(scales, idx, neg, x.numel())
         return wire.encode(q, self.grid, self.bucket_size, self.encoding)
 
-    def _encode_fused(self, x: torch.Tensor, generator: torch.Generator | None,
+    @staticmethod
+    def _on_cpu(x: torch.Tensor, generator: torch.Generator | None) -> bool:
+        return x.device.type == "cpu" and (generator is None or generator.device.type == "cpu")
+
+    def _fused_grid(self, x: torch.Tensor, generator: torch.Generator | None):
+        """The kernels' (grid code, s) when the fused CPU encoders take x (rows of n > 0
+        coordinates; `fixed` takes n = 0 too), else None."""
+        if not self._on_cpu(x, generator) or not (x.shape[-1] or self.encoding == "fixed"):
+            return None
+        return self._kernel_grid()
+
+    def _encode_compiled(self, x: torch.Tensor, seed: int, off: int,
+                         fast: tuple[int, int]) -> bytes:
+        """The payload of a contiguous 1-D CPU tensor by the fused encoders, coordinate i
+        rounded with draw off + i of the stream `seed`; ValueError when a scale is not
+        finite."""
+        try:
+            if self.encoding == "fixed":
+                return self._encode_fixed_compiled(x, seed, off, fast)
+            return self._encode_fused(x, seed, off, fast)
+        except norm_kernels.ScaleNotFinite as e:
+            self._finite(torch.from_numpy(e.scales), x)  # raises, naming the cause
+            raise
+
+    def _encode_fused(self, x: torch.Tensor, seed: int, off: int,
                       fast: tuple[int, int]) -> bytes:
         """The `elias`, `entropy` or `auto` payload of a contiguous 1-D CPU tensor, scaled
-        and rounded by the compiled kernels on the way; `norm_kernels.ScaleNotFinite` when a
-        scale is not finite."""
-        seed, d, norm, flat = stream_seed(generator), self.bucket_size, self._norm_code, x.numpy()
+        and rounded by the compiled kernels on the way (coordinate i with draw off + i of
+        the stream `seed`); `norm_kernels.ScaleNotFinite` when a scale is not finite."""
+        d, norm, flat = self.bucket_size, self._norm_code, x.numpy()
         if self.encoding == "elias":
-            return elias.encode_rounding(flat, norm, seed, d, fast, self.grid)
+            return elias.encode_rounding(flat, norm, seed, d, fast, self.grid, off)
         keys = scratch.array("encode.keys", x.numel(), level_keys.dtype_for(self.grid.size))
         scales, keys, counts = level_keys.of_rounding(
             flat, norm, seed, d, fast, self.grid.size,
-            pairs=entropy.pairs_for(x.numel(), d, self.grid.size), keys=keys)
+            pairs=entropy.pairs_for(x.numel(), d, self.grid.size), keys=keys, off=off)
         scales = torch.from_numpy(scales)
         if self.encoding == "entropy":
             return entropy.encode_keys(keys, counts, scales, self.grid, d, None)
@@ -264,12 +281,21 @@ class GridQuantizer(Compressor):
 
     def encode_batch(self, xs: torch.Tensor,
                      generator: torch.Generator | None = None) -> list[bytes]:
-        """K gradients [K, n]: one quantization kernel over all rows, then K payloads."""
+        """K gradients [K, n]: one quantization kernel over all rows, then K payloads. Row k's
+        coordinate i takes draw k·B·d + i of one stream (B = ceil(n/d) buckets a row), as
+        `quantize` draws for the [K, B, d] buckets; on CPU the fused encoders take the rows
+        one by one with those draws (the same bytes, without the [K, B, d] temporaries)."""
         xs = self._prepare(xs)
         if xs.dim() != 2:
             raise ValueError(f"encode_batch expects a [K, n] tensor, got shape {tuple(xs.shape)}")
         if xs.shape[0] == 0:
             return []
+        fast = self._fused_grid(xs, generator)
+        if fast is not None:
+            d = self.bucket_size
+            seed, span = stream_seed(generator), -(-xs.shape[1] // d) * d
+            return [self._encode_compiled(xs[k].contiguous(), seed, k * span, fast)
+                    for k in range(xs.shape[0])]
         scales, idx, neg = self.quantize(xs, generator)
         n = xs.shape[1]
         return [wire.encode(wire.Quantized(scales[k], idx[k], neg[k], n), self.grid,

@@ -119,6 +119,41 @@ def test_auto_from_keys_can_send_fixed():
     assert torch.equal(c.decode(fast, 5000), on_path(False, lambda: c.decode(fast, 5000)))
 
 
+
+@pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
+# rows of an odd span B·d (row 1 starts at an odd draw), of one short bucket, and large rows
+# on threads (entropy: pairs, several chunks)
+@pytest.mark.parametrize("k,n,d", [(3, 20, 7), (4, 1000, 100), (2, 5, 3), (2, 300_001, 511),
+                                   (2, 600_000, 512)])
+def test_batch_rows_on_the_fused_path_match_the_batched_oracle(encoding, method, k, n, d):
+    """encode_batch on CPU encodes row k with the fused encoders starting at draw k·B·d:
+    the bytes of the batched `quantize` over [K, B, d] -> `wire.encode` (kernels off)."""
+    c = compression.get(method, bucket_size=d, encoding=encoding, bits=4)
+    xs = torch.randn(k, n, generator=torch.Generator().manual_seed(n))
+    fused = on_path(True, lambda: c.encode_batch(xs, torch.Generator().manual_seed(3)))
+    assert fused == on_path(False, lambda: c.encode_batch(xs, torch.Generator().manual_seed(3)))
+    assert len(set(fused)) == k  # each row its own draws
+
+
+def test_batch_takes_the_fused_path(monkeypatch):
+    """Guards the comparison above: with the kernels on, encode_batch never calls quantize."""
+    c = compression.get("qsgd", bucket_size=64, encoding="entropy", bits=4)
+    monkeypatch.setattr(c, "quantize", lambda *a: pytest.fail("quantize was called"))
+    xs = torch.randn(3, 1000, generator=torch.Generator().manual_seed(0))
+    payloads = on_path(True, lambda: c.encode_batch(xs, torch.Generator().manual_seed(1)))
+    assert [c.decode(p, 1000).shape for p in payloads] == [(1000,)] * 3
+
+
+def test_batch_refuses_a_non_finite_row():
+    """A NaN in one row of the batch: the fused path's ValueError, naming it."""
+    c = compression.get("qsgd", bucket_size=64, encoding="elias", bits=4)
+    xs = torch.randn(3, 1000)
+    xs[2, 17] = float("nan")
+    for kernels in (True, False):
+        with pytest.raises(ValueError, match="NaN"):
+            on_path(kernels, lambda: c.encode_batch(xs))
+
 @pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
 @pytest.mark.parametrize("method", ["qsgd", "qsgdinf"])  # an L2 and a max-magnitude scale
 @pytest.mark.parametrize("at", [0, 300_000, 599_999])  # first range, second, short last bucket
@@ -160,7 +195,7 @@ def test_fused_encoders_report_a_non_finite_scale_one_way(encoding):
     x[400_123] = float("nan")
     fast, flat, bucket = c._kernel_grid(), x.numpy(), 400_123 // 512
     calls = {
-        "fixed": lambda: c._encode_fixed_cpu(x, torch.Generator().manual_seed(0)),
+        "fixed": lambda: c._encode_fixed_compiled(x, 5, 0, fast),
         "elias": lambda: elias.encode_rounding(flat, norm_kernels.L2, 5, 512, fast, c.grid),
         "entropy": lambda: level_keys.of_rounding(flat, norm_kernels.L2, 5, 512, fast,
                                                   c.grid.size, pairs=True),
