@@ -38,6 +38,7 @@ below, the fallback and the tests' oracle.
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 
 import numpy as np
@@ -104,8 +105,20 @@ def chunks_for(n: int, pairs: bool = False) -> list[tuple[int, int]]:
 def model_nbytes(n: int, points: int, d: int) -> int:
     """Bytes between the scales and the words: frequency table, chunk word counts, states."""
     pairs = pairs_for(n, d, points)
-    chunks = chunks_for(n, pairs)
-    return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * _states(n, pairs)
+    chunks, lanes = _layout(n, pairs)
+    return 2 * alphabet(points, pairs) + 4 * (len(chunks) - 1) + 4 * lanes[-1]
+
+
+@lru_cache(maxsize=64)
+def _layout(n: int, pairs: bool) -> tuple[tuple, tuple]:
+    """(the chunks [lo, hi) of `chunks_for`, the first state of each chunk and K after the
+    last: the lanes' running total), per payload size (cached: every encode and decode
+    needs them)."""
+    chunks = tuple(chunks_for(n, pairs))
+    lanes = [0]
+    for lo, hi in chunks:
+        lanes.append(lanes[-1] + lanes_for(hi - lo, pairs))
+    return chunks, tuple(lanes)
 
 
 def symbols(q: Quantized) -> np.ndarray:
@@ -182,7 +195,7 @@ def _encode_chunk(sym: np.ndarray, freq: np.ndarray, cum: np.ndarray, pairs: boo
 
 def _states(n: int, pairs: bool) -> int:
     """K, the final states of all chunks."""
-    return sum(lanes_for(hi - lo, pairs) for lo, hi in chunks_for(n, pairs))
+    return _layout(n, pairs)[1][-1]
 
 
 def _scale_block(scales: torch.Tensor) -> bytes:
@@ -335,7 +348,7 @@ def _kernel_values(grid: Grid, pairs: bool) -> tuple[np.ndarray, np.ndarray | No
 def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid: Grid,
                      scales: np.ndarray, d: int) -> torch.Tensor:
     """Each chunk's words decoded by the compiled kernel (table, counts and states checked;
-    streams: (lo, hi, states int64, word byte offset, word count) per chunk, in symbols),
+    streams: `_streams`' (lo, hi, states, word byte offset, word count) per chunk),
     chunks on threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones
     give the levels); ValueError as the vectorised path."""
     pairs = pairs_for(numel, d, grid.size)
@@ -352,7 +365,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
             # word when there is none (the kernel reads one every symbol, clamped)
             words = (np.frombuffer(payload, np.uint16, count=nwords, offset=woff) if nwords
                      else np.zeros(1, np.uint16))
-            x, last = states.astype(np.uint32), np.zeros(1, np.int64)
+            x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
             ptr = entropy_kernels.decode(words, nwords, symtab, fs, cs, v0, v1, x,
                                          coeff[per * lo:per * hi], scales, per * lo, d, last)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
@@ -376,29 +389,30 @@ _LONE_PARTNER = "corrupt payload: the lone last coordinate's partner is not leve
 
 def _streams(payload: bytes, numel: int, off: int, a: int, pairs: bool) -> list[tuple]:
     """The chunks' streams after the frequency table (a symbols) at byte off: (lo, hi, final
-    states int64 [K_c], byte offset of the words, word count) each, lo and hi in symbols;
-    ValueError if malformed."""
-    chunks = chunks_for(numel, pairs)
-    q, k = len(chunks), _states(numel, pairs)
+    states uint32 [K_c] (a fresh array's views), byte offset of the words, word count) each,
+    lo and hi in symbols; ValueError if malformed."""
+    chunks, lanes = _layout(numel, pairs)
+    q, k = len(chunks), lanes[-1]
     woff = off + 2 * a + 4 * (q - 1) + 4 * k
     if len(payload) < woff:
         raise ValueError(f"truncated entropy payload: {len(payload)} bytes, its table, counts "
                          f"and states need {woff}")
     if (len(payload) - woff) % 2:
         raise ValueError("corrupt entropy payload: odd number of bytes in the word stream")
-    counts = np.frombuffer(payload, ">u4", count=q - 1, offset=off + 2 * a).astype(np.int64)
+    counts = list(struct.unpack_from(f">{q - 1}I", payload, off + 2 * a))
     total = (len(payload) - woff) // 2
-    if counts.sum() > total:
-        raise ValueError(f"corrupt payload: the chunks' word counts ({int(counts.sum())}) "
+    if sum(counts) > total:
+        raise ValueError(f"corrupt payload: the chunks' word counts ({sum(counts)}) "
                          f"exceed the {total} words of the stream")
-    counts = np.append(counts, total - counts.sum())
-    x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a + 4 * (q - 1)).astype(np.int64)
+    counts.append(total - sum(counts))
+    x = np.frombuffer(payload, ">u4", count=k, offset=off + 2 * a + 4 * (q - 1)).astype(np.uint32)
     if (x < L).any():
         raise ValueError("corrupt payload: an rANS state is below its lower bound")
-    lanes = np.cumsum([0] + [lanes_for(hi - lo, pairs) for lo, hi in chunks])
-    starts = woff + 2 * (np.cumsum(counts) - counts)
-    return [(lo, hi, x[lanes[c]:lanes[c + 1]], int(starts[c]), int(counts[c]))
-            for c, (lo, hi) in enumerate(chunks)]
+    streams, start = [], woff
+    for c, (lo, hi) in enumerate(chunks):
+        streams.append((lo, hi, x[lanes[c]:lanes[c + 1]], start, counts[c]))
+        start += 2 * counts[c]
+    return streams
 
 
 def _parse(payload: bytes, numel: int, d: int, grid: Grid):
@@ -426,7 +440,7 @@ def decode(payload: bytes, numel: int, d: int, grid: Grid):
     sym = np.empty(streams[-1][1], np.int64)
     for lo, hi, states, woff, nwords in streams:
         words = np.frombuffer(payload, ">u2", count=nwords, offset=woff).astype(np.int64)
-        sym[lo:hi] = _decode_chunk(words, states.copy(), freq, cum, lut, hi - lo)
+        sym[lo:hi] = _decode_chunk(words, states.astype(np.int64), freq, cum, lut, hi - lo)
     if pairs_for(numel, d, grid.size):
         a = 2 * grid.size - 1
         if numel % 2 and sym[-1] % a:

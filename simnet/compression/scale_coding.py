@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit, scale_kernels
-from .wire import check_scales
+from .wire import SCALE_NEGATIVE, SCALE_NOT_FINITE, check_scales
 
 __all__ = ["encode", "decode"]
 
@@ -124,9 +124,10 @@ def decode(payload: bytes, off: int, count: int) -> tuple[np.ndarray, int]:
     if jit.enabled():
         z = _read_compiled(payload, rem_at, unary_at, unary_len, count, k)
         u = np.empty(count, np.uint32)
-        if not scale_kernels.patterns(z, mode, ref, u):
-            raise ValueError(_OUTSIDE)
-        return check_scales(u.view(np.float32)), end
+        verdict = scale_kernels.patterns(z, mode, ref, u)  # with check_scales' checks
+        if verdict:
+            raise ValueError(_PATTERN_ERRORS[verdict])
+        return u.view(np.float32), end
     z = _read_numpy(payload, rem_at, unary_at, unary_len, count, k)
     r = np.where(z & 1, -(z >> 1) - 1, z >> 1)
     u = np.cumsum(r) if mode == 0 else ref + r
@@ -139,6 +140,9 @@ _PADDING = "corrupt entropy payload: nonzero padding after the scales' remainder
 _TRAILING = "corrupt entropy payload: bytes or bits after the scales' quotients"
 _RANGE = "corrupt entropy payload: a scale residual is out of range"
 _OUTSIDE = "corrupt entropy payload: a scale's bit pattern is outside 32 bits"
+_PATTERN_ERRORS = {scale_kernels.PATTERN_OUTSIDE: _OUTSIDE,
+                   scale_kernels.PATTERN_NOT_FINITE: SCALE_NOT_FINITE,
+                   scale_kernels.PATTERN_NEGATIVE: SCALE_NEGATIVE}
 
 
 def _read_compiled(payload: bytes, rem_at: int, unary_at: int, unary_len: int, count: int,

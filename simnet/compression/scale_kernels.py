@@ -19,6 +19,10 @@ ERR_PADDING = 1  # nonzero bits after the remainders
 ERR_FEW = 2  # fewer zero bits (quotient ends) than scales in the unary part
 ERR_TRAILING = 3  # bytes or one-bits after the last quotient
 ERR_RANGE = 4  # a quotient too large for z < 2^33
+# `patterns`' verdicts, in the order the checks apply (the vectorised path's order)
+PATTERN_OUTSIDE = 1  # a pattern outside [0, 2^32)
+PATTERN_NOT_FINITE = 2  # a NaN or Inf scale (exponent bits all ones)
+PATTERN_NEGATIVE = 3  # a scale below zero (sign bit set, not -0.0)
 
 
 @jit.inline
@@ -145,14 +149,19 @@ def read(buf, rem_at, unary_at, unary_len, count, k, z):
 @jit.kernel
 def patterns(z, mode, ref, out):
     """The scales' bit patterns (out: uint32 [B]) from the zigzagged residuals z of `mode`
-    (0: deltas from the previous pattern, 1: from ref). Returns False, as soon as a pattern
-    falls outside [0, 2^32), else True."""
+    (0: deltas from the previous pattern, 1: from ref), and `wire.check_scales`' checks of
+    the float32 scales they are. Returns PATTERN_OUTSIDE as soon as a pattern falls outside
+    [0, 2^32), else PATTERN_NOT_FINITE if a scale is NaN or Inf, else PATTERN_NEGATIVE if one
+    is below zero (-0.0 is not: its pattern is 2^31), else 0."""
     prev = np.int64(0)
+    not_finite = negative = False
     for i in range(z.size):
         r = -(z[i] >> 1) - 1 if z[i] & 1 else z[i] >> 1
         u = prev + r if mode == 0 else ref + r
         if u < 0 or u >= np.int64(1) << 32:
-            return False
+            return PATTERN_OUTSIDE
         out[i] = np.uint32(u)
+        not_finite |= (u & 0x7F800000) == 0x7F800000
+        negative |= u > np.int64(1) << 31
         prev = u
-    return True
+    return PATTERN_NOT_FINITE if not_finite else PATTERN_NEGATIVE if negative else 0

@@ -200,12 +200,16 @@ def read_scales(payload: bytes, numel: int, d: int) -> np.ndarray:
     return check_scales(np.frombuffer(payload, ">f4", count=nb, offset=h).astype(np.float32))
 
 
+SCALE_NOT_FINITE = "corrupt payload: a bucket scale is NaN or Inf"
+SCALE_NEGATIVE = "corrupt payload: a bucket scale is negative"
+
+
 def check_scales(scales: np.ndarray) -> np.ndarray:
     """scales, after checking every one is finite and >= 0."""
     if not np.isfinite(scales).all():
-        raise ValueError("corrupt payload: a bucket scale is NaN or Inf")
+        raise ValueError(SCALE_NOT_FINITE)
     if (scales < 0).any():
-        raise ValueError("corrupt payload: a bucket scale is negative")
+        raise ValueError(SCALE_NEGATIVE)
     return scales
 
 

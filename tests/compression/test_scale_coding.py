@@ -150,3 +150,23 @@ def test_kernels_give_the_vectorised_bytes_and_verdicts(values, data):
     else:
         assert np.array_equal(fast[0].view(np.uint32), slow[0].view(np.uint32))
         assert fast[1] == slow[1]
+
+
+@needs_numba
+@pytest.mark.parametrize("bits,verdict", [
+    ([0x3F800000, 0x80000000], None),  # -0.0 is a scale (it is not below zero)
+    ([0x3F800000, 0xBF800000], "negative"),
+    ([0xBF800000, 0x7F800000], "NaN or Inf"),  # a non-finite scale is named first
+    ([0xFFC00000], "NaN or Inf"),  # a NaN with its sign bit set
+    ([0x7F7FFFFF, 0x00000001], None),  # the largest finite float32, the least subnormal
+])
+def test_decoded_scales_are_checked_alike_on_both_paths(bits, verdict):
+    """The kernels check the decoded patterns as `wire.check_scales` checks the scales: the
+    same scales, or the same ValueError in the same order."""
+    block = scale_coding.encode(np.array(bits, np.uint32).view(np.float32))
+    fast, slow = on_both(lambda: value_or_error(lambda: scale_coding.decode(block, 0, len(bits))))
+    if verdict is None:
+        assert fast[0].view(np.uint32).tolist() == slow[0].view(np.uint32).tolist() == bits
+    else:
+        assert isinstance(fast, ValueError) and str(fast) == str(slow)
+        assert verdict in str(fast)
