@@ -292,12 +292,12 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     a = alphabet(grid.size, pairs)
     scale_block = _scale_block(scales)
     code_sym = code_symbols(grid.size, pairs)
-    counts = np.zeros(a, np.int64)
-    np.add.at(counts, code_sym, code_counts)
-    freq = _table(counts, (n + 1) // 2 if pairs else n)
-    cum = np.cumsum(freq) - freq
+    counts, freq = np.empty(a, np.int64), np.empty(a, np.int64)
+    ftab, ctab = np.empty(code_sym.size, np.int64), np.empty(code_sym.size, np.int64)
+    entropy_kernels.model(code_counts, code_sym, (n + 1) // 2 if pairs else n, counts, freq,
+                          ftab, ctab)  # (`_table`'s frequencies, by symbol and by code)
     fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size, d)
-    chunks = chunks_for(n, pairs)
+    chunks = _layout(n, pairs)[0]
     limit = chunks[-1][1]  # words; each symbol emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
         if _surely_longer(counts, freq, fixed_part, _states(n, pairs), max_bytes):
@@ -305,7 +305,6 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         limit = min(limit, (max_bytes - fixed_part) // 2)
         if limit < 0:
             return None
-    ftab, ctab = freq[code_sym], cum[code_sym]
     per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
 
     # each chunk's word buffer (a word a symbol at most, and a slot), taken here: scratch

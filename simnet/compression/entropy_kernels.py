@@ -1,5 +1,5 @@
-"""Compiled (numba) kernels of the `entropy` wire format: rANS encoder and decoder (the keys
-and their histogram come from `level_keys.py`).
+"""Compiled (numba) kernels of the `entropy` wire format: the static model, rANS encoder and
+decoder (the keys and their histogram come from `level_keys.py`).
 
 They walk the same interleaved-rANS stream as the vectorised code of `entropy.py` (whose
 docstring is the format's spec) in compiled loops and produce exactly its bytes: within a
@@ -50,6 +50,37 @@ ROUND_UP = 2.0 ** -20  # see "Division" above
 DECODE_RAN_OUT = 1  # a step needs more words than the stream has left
 
 U = np.uint64
+
+
+@jit.kernel
+def model(code_counts, code_sym, total, counts, freq, ftab, ctab):
+    """The static model of `entropy._table` from the counts of the kernel codes (int64, by
+    code; code_sym: each code's symbol): counts[A] (by symbol) and freq[A] (frequencies
+    summing to M: 1 + count·(M - present) // total for each present symbol, the rest to the
+    first most frequent), and by code ftab, ctab (its symbol's frequency and first slot).
+    All int64; total: the symbols counted."""
+    counts[:] = 0
+    for code in range(code_counts.size):
+        counts[U(code_sym[U(code)])] += code_counts[U(code)]
+    present, mode = 0, 0
+    for sym in range(counts.size):
+        present += np.int64(counts[U(sym)] > 0)
+        if counts[U(sym)] > counts[U(mode)]:
+            mode = sym
+    spare = M
+    for sym in range(counts.size):
+        c = counts[U(sym)]
+        freq[U(sym)] = 1 + c * (M - present) // total if c > 0 else 0
+        spare -= freq[U(sym)]
+    freq[U(mode)] += spare
+    cum = np.empty(counts.size, np.int64)
+    first = 0
+    for sym in range(counts.size):
+        cum[U(sym)] = first
+        first += freq[U(sym)]
+    for code in range(code_counts.size):
+        ftab[U(code)] = freq[U(code_sym[U(code)])]
+        ctab[U(code)] = cum[U(code_sym[U(code)])]
 
 
 @jit.inline

@@ -391,3 +391,35 @@ def test_forged_chunk_word_counts(monkeypatch, pairs, delta):
     payload = payload[:at] + forged.to_bytes(4, "big") + payload[at + 4:]
     fast, slow = decode_both(c, payload, n)
     assert fast[0] == slow[0] == "error" and fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([(3, False), (8, False), (8, True), (2, True), (40, False)]),
+       st.data())
+def test_compiled_model_is_the_vectorised_table(grid, data):
+    """`entropy_kernels.model` from code counts against `entropy._table` from symbol counts:
+    the same frequencies (ties for the most frequent symbol go to the first), and by code
+    its symbol's frequency and first slot."""
+    points, pairs = grid
+    code_sym = entropy.code_symbols(points, pairs)
+    a = entropy.alphabet(points, pairs)
+    shift = level_keys.code_space(points, pairs)[0]
+    code = np.arange(code_sym.size)  # pairs: codes whose two keys are both real ones
+    codes = code[((code >> shift) < 2 * points) & ((code & ((1 << shift) - 1)) < 2 * points)
+                 ] if pairs else code
+    picks = data.draw(st.lists(st.sampled_from([0, 0, 1, 2, 7, 1000, 10**6]),
+                               min_size=codes.size, max_size=codes.size))
+    code_counts = np.zeros(code_sym.size, np.int64)
+    code_counts[codes] = picks
+    if code_counts.sum() == 0:
+        code_counts[codes[0]] = 5
+    total = int(code_counts.sum())
+    counts, freq = np.empty(a, np.int64), np.empty(a, np.int64)
+    ftab, ctab = np.empty(code_sym.size, np.int64), np.empty(code_sym.size, np.int64)
+    entropy_kernels.model(code_counts, code_sym, total, counts, freq, ftab, ctab)
+    want_counts = np.bincount(code_sym, weights=code_counts, minlength=a).astype(np.int64)
+    want = entropy._table(want_counts, total)
+    assert np.array_equal(counts, want_counts) and np.array_equal(freq, want)
+    assert freq.sum() == entropy.M
+    assert np.array_equal(ftab, want[code_sym])
+    assert np.array_equal(ctab, (np.cumsum(want) - want)[code_sym])
