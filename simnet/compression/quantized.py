@@ -109,8 +109,7 @@ class GridQuantizer(Compressor):
         """[..., n] -> (scales [..., B], level indices [..., B, d], negative mask [..., B, d])."""
         d = self.bucket_size
         fast = self._kernel_grid()
-        if fast is None or x.device.type != "cpu" or (
-                generator is not None and generator.device.type != "cpu"):
+        if fast is None or not self._on_cpu(x, generator):
             xb = to_buckets(x, d)
             scales = self.checked_scales(xb)
             idx, neg = stochastic_round(self._precise(xb), scales, self.grid, generator)
@@ -240,6 +239,7 @@ class GridQuantizer(Compressor):
 
     @staticmethod
     def _on_cpu(x: torch.Tensor, generator: torch.Generator | None) -> bool:
+        """Whether x and the generator (None: torch's global one, on the CPU) are on the CPU."""
         return x.device.type == "cpu" and (generator is None or generator.device.type == "cpu")
 
     def _fused_grid(self, x: torch.Tensor, generator: torch.Generator | None):
