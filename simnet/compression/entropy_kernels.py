@@ -84,7 +84,7 @@ def model(code_counts, code_sym, total, counts, freq, ftab, ctab):
 
 
 @jit.inline
-def _push(state, j, code, top, inv, ftab, ctab, words, pos):
+def _push(state, j, code, top, inv, cmpl, ctab, words, pos):
     """Encode the symbol of `code` into lane j's state; its renormalisation word goes to
     words[pos - 1] (pos >= 1). Returns the new pos: one lower if the word was kept."""
     xs = np.int64(state[U(j)])
@@ -94,7 +94,8 @@ def _push(state, j, code, top, inv, ftab, ctab, words, pos):
     words[U(pos - 1)] = ((xs & 0xFF) << 8) | ((xs >> 8) & 0xFF)  # big-endian bytes
     xs >>= need << 4
     quo = np.int64(xs * inv[code] + ROUND_UP)  # = xs // f, see the module docstring
-    state[U(j)] = (quo << SB) + (xs - quo * ftab[code]) + ctab[code]
+    # (xs // f)·M + xs mod f + c, as xs + quo·(M - f) + c: one multiply, no shift
+    state[U(j)] = xs + quo * cmpl[code] + ctab[code]
     return pos - need
 
 
@@ -119,10 +120,12 @@ def encode(keys, shift, ftab, ctab, x, words, limit):
     ncodes = ftab.size
     top = np.empty(ncodes, np.int64)  # renormalise while x >= f << TOP_SHIFT
     inv = np.empty(ncodes, np.float64)  # fl(1/f); 0 for absent codes (never used)
+    cmpl = np.empty(ncodes, np.int64)  # M - f
     for code in range(ncodes):
         f = ftab[U(code)]
         top[U(code)] = f << TOP_SHIFT
         inv[U(code)] = 1.0 / f if f > 0 else 0.0
+        cmpl[U(code)] = M - f
     n = keys.size if shift == 0 else keys.size // 2  # symbols
     k = x.size
     sh = U(shift)
@@ -133,12 +136,12 @@ def encode(keys, shift, ftab, ctab, x, words, limit):
         lo = t * k
         if shift == 0:  # (two loops: no test per symbol)
             for j in range(min(k, n - lo) - 1, -1, -1):
-                pos = _push(state, j, U(keys[U(lo + j)]), top, inv, ftab, ctab, words, pos)
+                pos = _push(state, j, U(keys[U(lo + j)]), top, inv, cmpl, ctab, words, pos)
         else:
             for j in range(min(k, n - lo) - 1, -1, -1):
                 i = 2 * (lo + j)
                 code = (U(keys[U(i)]) << sh) | U(keys[U(i + 1)])
-                pos = _push(state, j, code, top, inv, ftab, ctab, words, pos)
+                pos = _push(state, j, code, top, inv, cmpl, ctab, words, pos)
         if end - pos > limit:
             return -1
     for j in range(k):
