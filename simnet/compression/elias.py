@@ -191,8 +191,7 @@ def _run(fn, ranges):
 
 def _run_indexed(fn, ranges):
     """[fn(i, b0, b1) for each range i = (b0, b1)], as `_run`."""
-    index = {r: i for i, r in enumerate(ranges)}
-    return _run(lambda b0, b1: fn(index[(b0, b1)], b0, b1), ranges)
+    return _run(fn, [(i, b0, b1) for i, (b0, b1) in enumerate(ranges)])
 
 
 def _coding_ranges(nb: int, d: int) -> list[tuple[int, int]]:
