@@ -22,7 +22,7 @@ from . import elias_kernels as K
 from . import jit
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
-from .round_kernels import BLOCK, round_from, scratch
+from .round_kernels import BLOCK, keys_into, round_from, scratch
 
 __all__ = ["BLOCK", "encode_rows", "code_rows", "splice"]
 
@@ -195,11 +195,7 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
         if bad >= 0:  # (the norms just before the rounding reads them again from L1)
             return -K.ERR_SCALE
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
-        count = 0
-        for i in range(m):
-            key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])
-            keys[i] = key
-            count += np.int64(key != 0)
+        count = keys_into(idx, neg, m, keys)
         acc, nacc, wi, last, opened, ok = _code_block(
             keys, start, start, m, n, d, 2 * count < m, todo, ftab, lb, lcol, gtab, ltab,
             words, sec_bits, acc, nacc, wi, last, opened)

@@ -14,7 +14,7 @@ import torch
 from . import jit, threads
 from .norm_kernels import ScaleNotFinite, scale_through
 from .norm_kernels import scratch as norm_scratch
-from .round_kernels import BLOCK, round_from, scratch
+from .round_kernels import BLOCK, keys_into, round_from, scratch
 
 __all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space",
            "key_counts"]
@@ -224,8 +224,7 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
         if bad >= 0:
             return bad
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
-        for i in range(m):
-            keys[U(start + i)] = 2 * idx[U(i)] + np.int32(neg[U(i)])
+        keys_into(idx, neg, m, keys[start:start + m])
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
     _merge(counts, c0, c1, c2, c3)
     return -1

@@ -20,7 +20,7 @@ from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 
 __all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "draw_scratch", "scratch",
-           "round_from"]
+           "round_from", "keys_into"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
@@ -166,3 +166,15 @@ def round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg):
     lead = (off + start) & 1
     draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (off + start - lead) // 2)
     _round_block(x, scales, d, kind, s, np.float32(2.0**s), u[lead:], start, m, idx, neg, start)
+
+
+@inline
+def keys_into(idx, neg, m, out):
+    """out[i] = the key 2·idx[i] + neg[i] (level index, sign) of each of a block's m rounded
+    coordinates (`round_from`'s idx, neg); returns how many keys are nonzero."""
+    count = 0
+    for i in range(m):
+        key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])  # (uint32: narrow lanes)
+        out[i] = key
+        count += np.int64(key != 0)
+    return count
