@@ -297,10 +297,10 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     entropy_kernels.model(code_counts, code_sym, (n + 1) // 2 if pairs else n, counts, freq,
                           ftab, ctab)  # (`_table`'s frequencies, by symbol and by code)
     fixed_part = header_nbytes(n) + len(scale_block) + model_nbytes(n, grid.size, d)
-    chunks = _layout(n, pairs)[0]
+    chunks, lanes = _layout(n, pairs)
     limit = chunks[-1][1]  # words; each symbol emits at most one
     if max_bytes is not None:  # the vectorised path's lower bound, then a word budget
-        if _surely_longer(counts, freq, fixed_part, _states(n, pairs), max_bytes):
+        if _surely_longer(counts, freq, fixed_part, lanes[-1], max_bytes):
             return None
         limit = min(limit, (max_bytes - fixed_part) // 2)
         if limit < 0:
@@ -316,7 +316,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         coded = []
         for c in range(c0, c1):
             lo, hi = chunks[c]
-            x = np.empty(lanes_for(hi - lo, pairs), np.int64)
+            x = np.empty(lanes[c + 1] - lanes[c], np.int64)
             part = keys[per * lo:per * hi]
             if part.size % per:  # a lone last coordinate: its partner's key is 0
                 part = np.append(part, part.dtype.type(0))
