@@ -124,7 +124,8 @@ def _layout(n: int, pairs: bool) -> tuple[tuple, tuple]:
 def symbols(q: Quantized) -> np.ndarray:
     idx = q.idx.reshape(-1)[: q.numel].to(torch.int16)  # A <= 4095 fits int16
     nz = (idx > 0).to(torch.int16)
-    sym = (idx << 1).sub_(nz).add_(q.neg.reshape(-1)[: q.numel])  # 2j - 1 + neg, or 0
+    neg = q.neg.reshape(-1)[: q.numel].to(torch.int16) & nz  # a zero level has no sign
+    sym = (idx << 1).sub_(nz).add_(neg)  # 2j - 1 + neg, or 0
     return sym.cpu().numpy()
 
 

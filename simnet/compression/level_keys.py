@@ -192,13 +192,13 @@ def histogram(keys, lo, hi, shift, counts):
 @jit.kernel
 def keys_of(idx, neg, points, lo, hi, keys):
     """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
-    bool; keys: `dtype_for(points)`). Returns -1, or the first position whose level index lies
+    bool, dropped where idx[i] = 0; keys: `dtype_for(points)`). Returns -1, or the first position whose level index lies
     outside the grid of `points` (its key is not written)."""
     for i in range(lo, hi):
         v = U(np.int64(idx[U(i)]))  # a negative index wraps to huge
         if v >= U(points):
             return i
-        keys[U(i)] = 2 * v + U(neg[U(i)])
+        keys[U(i)] = 2 * v + (U(neg[U(i)]) & U(v != 0))  # a zero level has no sign
     return -1
 
 

@@ -94,10 +94,11 @@ def scales_bytes(scales: torch.Tensor) -> bytes:
 
 def pack_fields(idx: torch.Tensor, neg: torch.Tensor, grid: Grid, count: int) -> np.ndarray:
     """The first `count` (sign, level index) fields of idx/neg, k bits each, packed MSB first
-    (uint8 numpy); a whole number of bytes when count·k is a multiple of 8."""
+    (uint8 numpy); a whole number of bytes when count·k is a multiple of 8. A zero level's
+    sign is dropped (-0 is 0; the format has no signed zero)."""
     w = grid.index_bits
     wide = torch.uint8 if w + 1 <= 8 else torch.int64
-    fields = idx.to(wide) | (neg.to(wide) << w)
+    fields = idx.to(wide) | ((neg & (idx != 0)).to(wide) << w)
     return pack_fixed(fields.reshape(-1)[:count], w + 1).cpu().numpy()
 
 

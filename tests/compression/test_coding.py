@@ -314,3 +314,28 @@ def test_key_counts_from_pair_codes(n):
     expected[0] += n % 2
     assert np.array_equal(level_keys.key_counts(codes, 8, True), expected)
     assert level_keys.key_counts(expected, 8, False) is expected
+
+
+@pytest.mark.parametrize("fmt", ["fixed", "elias", "entropy", "auto"])
+@pytest.mark.parametrize("n,d", [(8, 8), (4099, 512), (1 << 19, 512)])  # the last: entropy pairs
+def test_a_signed_zero_level_encodes_as_zero(fmt, n, d):
+    """A Quantized whose sign mask is set on zero levels (-0: e.g. neg = x < 0 taken before
+    rounding) encodes exactly as with those signs cleared, on both paths: the formats have no
+    signed zero. (The compiled elias encoder once counted a -0 as a nonzero in its gaps, and
+    entropy coded it as +level 1.)"""
+    from kernel_paths import on_both
+
+    from simnet.compression import wire
+
+    c = compression.get("qsgd", bits=4, bucket_size=d)
+    g = torch.Generator().manual_seed(n)
+    scales, idx, _ = c.quantize(torch.randn(n, generator=g), torch.Generator().manual_seed(1))
+    idx.reshape(-1)[:2] = 0  # at least one zero level, whose sign is set below
+    signs = (torch.rand(idx.shape, generator=g) < 0.5) | (idx == 0)
+    clean = wire.Quantized(scales, idx, signs & (idx != 0), n)
+    signed = wire.Quantized(scales, idx, signs, n)
+    for path in on_both(lambda: [wire.encode(q, c.grid, d, fmt) for q in (clean, signed)]):
+        assert path[0] == path[1]
+    expected = wire.decode(path[0], n, d, c.grid, fmt)
+    levels = torch.where(clean.neg, -c.grid.tensor()[idx.long()], c.grid.tensor()[idx.long()])
+    assert torch.equal(expected, (levels * scales.unsqueeze(-1)).reshape(-1)[:n])
