@@ -40,7 +40,8 @@ from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, read_scales, scale_coefficients,
                    scaled_by_decoder, scales_bytes)
 
-__all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys_of"]
+__all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys_of",
+           "nbytes_floor", "nbytes_of_keys"]
 
 _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
@@ -140,28 +141,49 @@ class Prepared:
         return cls(_nbytes(q.numel, bits.size, w, int(bits.sum())), write)
 
     @classmethod
-    def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int,
-                write: bool = True) -> "Prepared":
-        """From the keys of all n coordinates (valid: levels inside the grid). write False:
-        measure the codes now, write them only if `payload()` is taken (a second pass, and
-        the keys must be unchanged until then)."""
-        codes = _KernelCodes(keys, scales, grid, d, write)
+    def of_keys(cls, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int) -> "Prepared":
+        """From the keys of all n coordinates (valid: levels inside the grid)."""
+        codes = _KernelCodes(keys, scales, grid, d)
         return cls(codes.nbytes, codes.payload)
 
     def payload(self) -> bytes:
         return self._write()
 
 
+@lru_cache(maxsize=32)
+def _key_bits(points: int) -> np.ndarray:
+    """Bits of each key's sign and level codes (int64 [2G], read-only): 1 + |ω(l)| for the
+    keys 2l, 2l + 1 of a level l >= 1, 0 for level 0."""
+    lengths = _omega_lut(points - 1)[1] if points > 1 else np.zeros(1, np.int64)
+    bits = np.zeros(2 * points, np.int64)
+    bits[2:] = 1 + np.repeat(lengths[1:], 2)
+    bits.flags.writeable = False
+    return bits
+
+
 def nbytes_floor(n: int, key_counts: np.ndarray, grid: Grid, d: int) -> int:
     """A lower bound on the payload's length (bytes) from the counts of the n coordinates'
     keys 2·level + sign (int64 [2G]) alone: every nonzero costs its sign, its |ω(level)| and
-    a gap code of >= 1 bit. Dense gradients come within a few % of the exact `Prepared`
-    length, which must walk every coordinate; `auto` skips that walk when even this bound
-    loses."""
-    lengths = _omega_lut(grid.size - 1)[1] if grid.size > 1 else np.zeros(1, np.int64)
-    per_key = np.zeros(2 * grid.size, np.int64)
-    per_key[2:] = 2 + np.repeat(lengths[1:], 2)  # keys 2l, 2l + 1: level l >= 1
-    return _nbytes(n, -(-n // d), length_bits(d, grid), int(key_counts @ per_key))
+    a gap code of >= 1 bit. Dense gradients come within a few % of the exact length
+    (`nbytes_of_keys`, which must look at every coordinate); `auto` skips that when even
+    this bound loses."""
+    nonzero = int(key_counts[2:].sum())
+    return _nbytes(n, -(-n // d), length_bits(d, grid),
+                   int(key_counts @ _key_bits(grid.size)) + nonzero)
+
+
+def nbytes_of_keys(keys: np.ndarray, key_counts: np.ndarray, grid: Grid, d: int) -> int:
+    """The exact payload length (bytes) of the n coordinates' keys 2·level + sign (valid),
+    whose counts are key_counts (int64 [2G]), without coding them (compiled kernels): the
+    sign and level codes follow from the counts, and `elias_kernels.gap_bits` measures the
+    gap codes from bit masks, a bucket range a thread (about 0.1 ns a coordinate, a tenth
+    of coding them: `auto` sizes elias this way and writes it only if it wins)."""
+    _check_bucket_size(d)
+    n, nb = keys.size, -(-keys.size // d)
+    glen = _omega_lut(min(d, 1 << 16))[1]
+    gaps = _run(lambda b0, b1: K.gap_bits(keys, d, b0, b1, glen), _ranges(nb, d))
+    return _nbytes(n, nb, length_bits(d, grid),
+                   int(key_counts @ _key_bits(grid.size)) + sum(gaps))
 
 
 def _nbytes(n: int, nb: int, w: int, bits: int) -> int:
@@ -303,38 +325,27 @@ def _range_streams(d: int, points: int, ranges, owner=None) -> list[np.ndarray]:
 
 class _KernelCodes:
     """The code sections of n coordinates' keys, by `elias_fused.code_rows`, a bucket range a
-    thread: exact `nbytes`, and `payload()`. With `write`, the sections are written at once
-    into the calling thread's range streams and `payload()` splices them (take it before the
-    thread's next elias encode, which reuses the streams); without, they are only measured,
-    and `payload()` writes them then (for `auto`, which seldom sends elias)."""
+    thread, written at once into the calling thread's range streams: exact `nbytes`, and
+    `payload()`, which splices them (take it before the thread's next elias encode, which
+    reuses the streams)."""
 
-    def __init__(self, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int,
-                 write: bool):
+    def __init__(self, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int):
         _check_bucket_size(d)
         nb = scales.numel()
         self.keys, self.scales, self.grid, self.d = keys, scales, grid, d
         self.w = length_bits(d, grid)
         self.ranges = _coding_ranges(nb, d)
         self.bits = np.empty(nb, np.int64)
-        self.streams = self._code(write)  # None when only measured
-        self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
-
-    def _code(self, write: bool = True) -> list[np.ndarray] | None:
-        """Section lengths into self.bits; with `write`, the sections into the thread's
-        range streams (returned)."""
-        streams = (_range_streams(self.d, self.grid.size, self.ranges, owner=self) if write
-                   else [None] * len(self.ranges))
-        tables = _enc_tables(self.d, self.grid.size)
+        self.streams = _range_streams(d, grid.size, self.ranges, owner=self)
+        tables = _enc_tables(d, grid.size)
         for got in _run_indexed(lambda i, b0, b1: fused.code_rows(
-                self.keys, self.d, b0, b1, *tables, streams[i], self.bits), self.ranges):
+                keys, d, b0, b1, *tables, self.streams[i], self.bits), self.ranges):
             if got < 0:
                 _check_kernel(-got)
-        return streams if write else None
+        self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
 
     def payload(self) -> bytes:
-        if self.streams is None:
-            self.streams = self._code()
-        elif getattr(_streams_owner, "value", None) is not self:
+        if getattr(_streams_owner, "value", None) is not self:
             raise RuntimeError("elias: another encode on this thread reused the streams "
                                "of a Prepared before its payload() was taken")
         return _assemble(self.keys.size, self.scales, self.bits, self.w, self.ranges,

@@ -8,8 +8,8 @@ loop (`_code_block`):
   it computes the block's bucket norms, rounds the block into L1-resident scratch and codes
   it at once. One pass over the gradient, no full-size temporaries; the bytes are exactly
   those of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout);
-- `code_rows`, from level keys (`level_keys`: `elias.encode` of given levels, and `auto`),
-  which can also only measure the sections (`auto` sizes elias first, and seldom sends it).
+- `code_rows`, from level keys (`level_keys`: `elias.encode` of given levels, and `auto`
+  when elias wins).
 
 Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
 """
@@ -84,21 +84,13 @@ def _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab):
     return acc, nacc, wi
 
 
-@jit.kernel
-def _slow_bits(gap, key, gtab, ltab):
-    """The bits `_emit_slow` would append for (gap, key)."""
-    gl = np.int64(gtab[gap] & np.uint64(63)) if gap < gtab.size else K.omega_code(gap)[1]
-    return gl + np.int64(ltab[key] & np.uint64(63))
-
-
 @jit.inline
 def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
     """Append the triples of `count` coordinates of a bucket's piece: todo[:count] (its
     nonzeros), or with todo None the coordinates a, a + 1, ... (numba compiles each case on
     its own: the `None` test costs nothing). keys[k - base]: coordinate k's key 2·level +
     sign, inside the grid; its fused-table column is min(key, lcol), lcol = 2·lcap (the
-    sentinels of levels >= lcap). last: the previous nonzero's position. words None: the
-    codes are only counted (nacc grows by their bits; acc and wi stay). Returns (acc, nacc,
+    sentinels of levels >= lcap). last: the previous nonzero's position. Returns (acc, nacc,
     wi, last)."""
     for j in range(count):
         k = a + j if todo is None else todo[np.uint64(j)]
@@ -107,12 +99,7 @@ def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc
         t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | min(key, lcol)]
         last = k if key != 0 else last
         if t >> np.uint64(63):  # rare: a sentinel (long gap or level)
-            if words is None:
-                nacc += _slow_bits(gap, key, gtab, ltab)
-            else:
-                acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab)
-        elif words is None:
-            nacc += np.int64(t & np.uint64(63))
+            acc, nacc, wi = _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab)
         else:
             acc, nacc, word, full = _append(acc, nacc, t)
             words[np.uint64(wi)] = word
@@ -132,7 +119,7 @@ def _code_block(keys, base, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, 
     while a < start + m:
         b = a // d
         e = min((b + 1) * d, start + m)
-        if words is not None and wi + 3 * (e - a) + 1 > words.size:
+        if wi + 3 * (e - a) + 1 > words.size:
             return acc, nacc, wi, last, opened, False  # (a triple stores <= 3 words, the end 1)
         if sparse:
             count = 0
@@ -208,8 +195,8 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
 def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits):
     """`encode_rows` from the keys 2·level + sign of the n coordinates (`level_keys`, inside
     the grid; the last bucket may be cut short) instead of a gradient: the code sections of
-    buckets [b0, b1) into words, their lengths into sec_bits. words None: the lengths only
-    (nothing stored). Returns the range's bits, or -ERR_OVERFLOW if words is too small."""
+    buckets [b0, b1) into words, their lengths into sec_bits. Returns the range's bits, or
+    -ERR_OVERFLOW if words is too small."""
     n = min(keys.size, b1 * d)
     first = b0 * d
     todo = np.empty(BLOCK, np.int64)
@@ -232,8 +219,6 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits):
         # exact): a nonzero costs >= 3 bits, so < 2 bits a coordinate means mostly zeros
         # (counting the nonzeros first would cost a pass over the keys)
         sparse = 32 * wi + nacc - at < 2 * m
-    if words is None:
-        return 32 * wi + nacc
     return _flush(words, wi, acc, nacc)
 
 

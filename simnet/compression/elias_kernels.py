@@ -29,10 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit
+from .bit_kernels import leading_zeros, nonzero_mask64, popcount, trailing_zeros
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND",
            "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "write_fixed", "read_fixed",
-           "decode_sections"]
+           "decode_sections", "gap_bits"]
 
 TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
 _SHIFT = np.uint64(64 - TABLE_BITS)
@@ -272,3 +273,64 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, scales, out):
         b, pos, end, base, room, seen, scale, ob, opos, oend, obase, oroom, oseen, oscale = (
             ob, opos, oend, obase, oroom, oseen, oscale, b, pos, end, base, room, seen, scale)
     return 0, 0
+
+
+# -- exact size from keys -----------------------------------------------------------------
+# A payload's code bits are Σ over nonzeros of |ω(gap)| + 1 + |ω(level)|: the sign and level
+# parts follow from the key counts; the gaps need positions. `gap_bits` sums their |ω| from
+# a bit mask of each 64-coordinate word of a bucket, without visiting nonzeros one by one
+# (`auto` sizes elias this way, and writes it only if it wins).
+
+@jit.inline
+def _word_mask(keys, at, count):
+    """Bit j set iff keys[at + j] != 0, for j < count <= 64."""
+    if count == 64:
+        return nonzero_mask64(keys, np.int64(at))
+    m = np.uint64(0)
+    for j in range(count):
+        m |= np.uint64(keys[np.uint64(at + j)] != 0) << np.uint64(j)
+    return m
+
+
+@jit.inline
+def _inner_gap_bits(m):
+    """Σ |ω(gap)| over the set bits of m but its lowest, each gap being the distance to the
+    set bit below it (< 64). |ω(g)| = 1 + 2·[g >= 2] + 3·[g >= 4] + [g >= 8] + 4·[g >= 16]
+    + [g >= 32] for g < 64; gap >= t iff the t - 1 bits below are clear, and cover_k (the
+    bits with a set bit 1..k places below) tells that for all bits at once."""
+    rest = m & (m - np.uint64(1))
+    c1 = m << np.uint64(1)
+    c2 = c1 | (c1 << np.uint64(1))
+    c3 = c2 | (c1 << np.uint64(2))
+    c4 = c2 | (c2 << np.uint64(2))
+    c7 = c4 | (c3 << np.uint64(4))
+    c8 = c4 | (c4 << np.uint64(4))
+    c15 = c8 | (c7 << np.uint64(8))
+    c16 = c8 | (c8 << np.uint64(8))
+    c31 = c16 | (c15 << np.uint64(16))
+    return (popcount(rest) + 2 * popcount(rest & ~c1) + 3 * popcount(rest & ~c3)
+            + popcount(rest & ~c7) + 4 * popcount(rest & ~c15) + popcount(rest & ~c31))
+
+
+@jit.kernel
+def gap_bits(keys, d, b0, b1, glen):
+    """Σ |ω(gap)| over the nonzero keys of buckets [b0, b1) (keys of the n coordinates; the
+    last bucket may be cut short), gaps as the format's: the 1-based position of a bucket's
+    first nonzero, then the distance to the previous one. glen: int64, glen[g] = |ω(g)| for
+    g < glen.size (longer gaps: `omega_code`)."""
+    n = min(keys.size, b1 * d)
+    total = 0
+    for b in range(b0, b1):
+        base = b * d
+        end = min(base + d, n)
+        last = -1  # the bucket's previous nonzero, relative to base
+        for at in range(base, end, 64):
+            m = _word_mask(keys, at, min(64, end - at))
+            if m == 0:
+                continue
+            rel = at - base
+            gap = rel + trailing_zeros(m) - last  # the word's first nonzero
+            total += glen[gap] if gap < glen.size else omega_code(gap)[1]
+            total += _inner_gap_bits(m)
+            last = rel + 63 - leading_zeros(m)
+    return total

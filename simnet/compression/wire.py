@@ -167,25 +167,24 @@ def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: i
                 grid: Grid) -> bytes:
     """`auto` from the n coordinates' keys and the counts `entropy.encode_keys` takes
     (`level_keys`; compiled kernels): the decisions of `encode`'s (ties: fixed, then elias).
-    entropy is coded first, given fixed's size as its budget; elias is sized exactly (a walk
-    over every coordinate) only when `elias.nbytes_floor` does not already lose to it, and
-    written only if it wins."""
+    entropy is coded first, given fixed's size as its budget; elias is sized exactly
+    (`elias.nbytes_of_keys`, without coding it) only when `elias.nbytes_floor` does not
+    already lose to entropy, and written only if it wins."""
     from . import elias, entropy, level_keys  # noqa: PLC0415 (they import this module)
 
     n = keys.size
     fixed_n = fixed_nbytes(n, d, grid)
+    key_counts = level_keys.key_counts(counts, grid.size, entropy.pairs_for(n, d, grid.size))
     alt = None
     if entropy.supports(grid):
         alt = entropy.encode_keys(keys, counts, scales, grid, d, max_bytes=fixed_n - 1)
-        pairs = entropy.pairs_for(n, d, grid.size)
-        if alt is not None and len(alt) < elias.nbytes_floor(
-                n, level_keys.key_counts(counts, grid.size, pairs), grid, d):
+        if alt is not None and len(alt) < elias.nbytes_floor(n, key_counts, grid, d):
             return alt  # shorter than elias can be: its exact size is not needed
-    el = elias.Prepared.of_keys(keys, scales, grid, d, write=False)  # written if it wins
-    if alt is not None and len(alt) < el.nbytes:
+    elias_n = elias.nbytes_of_keys(keys, key_counts, grid, d)
+    if alt is not None and len(alt) < elias_n:
         return alt
-    if el.nbytes < fixed_n:
-        return el.payload()
+    if elias_n < fixed_n:
+        return elias.Prepared.of_keys(keys, scales, grid, d).payload()
     idx = torch.from_numpy((keys >> 1).astype(np.int32)).to(grid.index_dtype)
     neg = torch.from_numpy((keys & 1).astype(np.bool_))
     return _encode_fixed(Quantized(scales, idx, neg, n), grid, d)

@@ -242,20 +242,54 @@ def test_prepared_payload_refuses_streams_reused_by_a_later_encode(monkeypatch):
 
 @pytest.mark.parametrize("method,n,d,density,levels", [
     ("qsgd", 70001, 512, 1.0, 7), ("nuqsgd", 70001, 512, 1.0, 3),  # dense
+    ("qsgd", 70001, 512, 0.05, 7), ("qsgd", 4099, 64, 0.3, 7), ("qsgd", 4099, 65, 0.3, 7),
     ("qsgd", 200000, 70000, 1e-4, 5),  # gaps beyond the fused table and beyond 2^16
-    ("qsgdinf", 20000, 512, 1.0, 300), ("qsgd", 999, 7, 0.5, 3000)])  # levels past it
-def test_prepared_measured_first_matches_written_at_once(monkeypatch, method, n, d, density,
-                                                          levels):
-    """`Prepared.of_keys(write=False)` (what `auto` uses) only counts the codes, the rare
-    long ones too, and writes them when the payload is taken: the same exact nbytes and
-    bytes as writing them at once, and as the vectorised oracle."""
+    ("qsgdinf", 20000, 512, 1.0, 300), ("qsgd", 999, 7, 0.5, 3000),  # levels past it
+    ("qsgd", 1, 1, 1.0, 7), ("qsgd", 777, 7, 0.02, 7)])
+def test_size_from_keys_is_the_written_length(monkeypatch, method, n, d, density, levels):
+    """`nbytes_of_keys` (what `auto` sizes elias by, without coding it) is the exact length of
+    the vectorised oracle's payload, the rare long codes included; `Prepared.of_keys` writes
+    the oracle's bytes."""
     c, q = quantized(method, n, d, seed=11, density=density, cube=True, levels=levels)
     oracle = on_both(lambda: elias.encode(q, c.grid, d))[1]
     monkeypatch.setattr(jit, "ENABLED", True)
     keys = elias.keys_of(q, c.grid, d)[0]
-    measured = elias.Prepared.of_keys(keys, q.scales, c.grid, d, write=False)
-    assert measured.nbytes == len(oracle)
-    elias.encode(q, c.grid, d)  # reuses the thread's streams: harmless, none held yet
-    assert measured.payload() == oracle
+    key_counts = np.bincount(keys, minlength=2 * c.grid.size)
+    assert elias.nbytes_of_keys(keys, key_counts, c.grid, d) == len(oracle)
     written = elias.Prepared.of_keys(keys, q.scales, c.grid, d)
     assert written.nbytes == len(oracle) and written.payload() == oracle
+
+
+def naive_gap_bits(keys, d, b0, b1):
+    """Σ |ω(gap)| over the nonzero keys of buckets [b0, b1), one coordinate at a time."""
+    total = 0
+    for b in range(b0, b1):
+        nonzero = np.flatnonzero(keys[b * d:(b + 1) * d]) + 1  # 1-based positions
+        gaps = np.diff(nonzero, prepend=0)
+        total += sum(len(omega_str(int(g))) for g in gaps)
+    return total
+
+
+def omega_str(k: int) -> str:
+    code = "0"
+    while k > 1:
+        b = bin(k)[2:]
+        code, k = b + code, len(b) - 1
+    return code
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 63, 64, 65, 127, 128, 129, 512, 1000, 70000])
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.2, 0.7, 1.0])
+def test_gap_bits_against_a_naive_walk(d, density):
+    """`gap_bits` (64-coordinate bit masks: the first nonzero of a word by its table, the others
+    by covering masks) against a naive walk, on bucket ranges that cut words anywhere, for
+    keys of both widths, runs of zeros across words, and gaps past the table (d > 2^16)."""
+    rng = np.random.default_rng(d * 7 + int(density * 100))
+    n = int(rng.integers(1, 3 * d + 2000))
+    nb = -(-n // d)
+    for dtype in (np.uint8, np.uint16):
+        keys = ((rng.random(n) < density) * rng.integers(1, 2000, n)).astype(dtype)
+        keys[rng.integers(0, n, 3)] = 0  # a few sure zeros, and bursts of them
+        for b0, b1 in [(0, nb), (nb // 3, nb - nb // 4), (nb - 1, nb)]:
+            glen = elias._omega_lut(min(d, 1 << 16))[1]
+            assert elias.K.gap_bits(keys, d, b0, b1, glen) == naive_gap_bits(keys, d, b0, b1)
