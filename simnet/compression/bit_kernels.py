@@ -44,6 +44,10 @@ if jit.numba is not None:
         at + 64 <= len(ary): not checked). One unaligned vector load, compared with zero;
         the 64 flags are the mask's bits."""
 
+        if not (isinstance(ary, types.Array) and ary.ndim == 1 and ary.layout == "C"
+                and isinstance(ary.dtype, types.Integer)):
+            return None  # (numba then reports that no signature matches)
+
         def codegen(context, builder, signature, args):
             data = context.make_array(signature.args[0])(context, builder, args[0]).data
             lanes = ir.VectorType(data.type.pointee, 64)

@@ -332,7 +332,7 @@ class _KernelCodes:
     def __init__(self, keys: np.ndarray, scales: torch.Tensor, grid: Grid, d: int):
         _check_bucket_size(d)
         nb = scales.numel()
-        self.keys, self.scales, self.grid, self.d = keys, scales, grid, d
+        self.keys, self.scales = keys, scales
         self.w = length_bits(d, grid)
         self.ranges = _coding_ranges(nb, d)
         self.bits = np.empty(nb, np.int64)
