@@ -192,8 +192,8 @@ def histogram(keys, lo, hi, shift, counts):
 @jit.kernel
 def keys_of(idx, neg, points, lo, hi, keys):
     """keys[i] = 2·idx[i] + neg[i] for i in [lo, hi) (idx: uint8 or int32 level indices; neg:
-    bool, dropped where idx[i] = 0; keys: `dtype_for(points)`). Returns -1, or the first position whose level index lies
-    outside the grid of `points` (its key is not written)."""
+    bool, dropped where idx[i] = 0; keys: `dtype_for(points)`). Returns -1, or the first
+    position whose level index lies outside the grid of `points` (its key is not written)."""
     for i in range(lo, hi):
         v = U(np.int64(idx[U(i)]))  # a negative index wraps to huge
         if v >= U(points):

@@ -15,6 +15,7 @@ from simnet import compression
 from simnet.compression import elias, jit, wire
 from simnet.compression.quantize import uniform_grid
 from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
+from test_coding import omega_str
 from test_fuzz import flipped_or_overwritten
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
@@ -270,14 +271,6 @@ def naive_gap_bits(keys, d, b0, b1):
     return total
 
 
-def omega_str(k: int) -> str:
-    code = "0"
-    while k > 1:
-        b = bin(k)[2:]
-        code, k = b + code, len(b) - 1
-    return code
-
-
 @pytest.mark.parametrize("d", [1, 2, 3, 63, 64, 65, 127, 128, 129, 512, 1000, 70000])
 @pytest.mark.parametrize("density", [0.0, 0.01, 0.2, 0.7, 1.0])
 def test_gap_bits_against_a_naive_walk(d, density):
@@ -287,9 +280,9 @@ def test_gap_bits_against_a_naive_walk(d, density):
     rng = np.random.default_rng(d * 7 + int(density * 100))
     n = int(rng.integers(1, 3 * d + 2000))
     nb = -(-n // d)
+    glen = elias._omega_lut(min(d, 1 << 16))[1]
     for dtype in (np.uint8, np.uint16):
         keys = ((rng.random(n) < density) * rng.integers(1, 2000, n)).astype(dtype)
         keys[rng.integers(0, n, 3)] = 0  # a few sure zeros, and bursts of them
         for b0, b1 in [(0, nb), (nb // 3, nb - nb // 4), (nb - 1, nb)]:
-            glen = elias._omega_lut(min(d, 1 << 16))[1]
             assert elias.K.gap_bits(keys, d, b0, b1, glen) == naive_gap_bits(keys, d, b0, b1)

@@ -119,7 +119,6 @@ def test_auto_from_keys_can_send_fixed():
     assert torch.equal(c.decode(fast, 5000), on_path(False, lambda: c.decode(fast, 5000)))
 
 
-
 @pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
 @pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
 # rows of an odd span B·d (row 1 starts at an odd draw), of one short bucket, and large rows
@@ -153,6 +152,7 @@ def test_batch_refuses_a_non_finite_row():
     for kernels in (True, False):
         with pytest.raises(ValueError, match="NaN"):
             on_path(kernels, lambda: c.encode_batch(xs))
+
 
 @pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy", "auto"])
 @pytest.mark.parametrize("method", ["qsgd", "qsgdinf"])  # an L2 and a max-magnitude scale
