@@ -335,14 +335,16 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
 
 
 @lru_cache(maxsize=16)
-def _kernel_values(grid: Grid, pairs: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The decoder kernel's (v0, v1): by symbol, the signed level of its (first) coordinate
-    and, for pairs, of its second (else None)."""
+def _kernel_values(grid: Grid, pairs: bool) -> np.ndarray:
+    """The decoder kernel's signed levels (float32, read-only: cached) by symbol: its
+    coordinate's, or for pairs its two coordinates' side by side ([2A])."""
     signed = _symbol_values(grid)
-    if not pairs:
-        return signed, None
-    pair = np.arange(signed.size ** 2)
-    return signed[pair // signed.size], signed[pair % signed.size]
+    if pairs:
+        pair = np.arange(signed.size ** 2)
+        signed = np.stack([signed[pair // signed.size], signed[pair % signed.size]], 1)
+    signed = signed.reshape(-1)
+    signed.flags.writeable = False
+    return signed
 
 
 def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid: Grid,
@@ -352,9 +354,9 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     chunks on threads: float32 sgn·level·scale [numel] (scales float32 [B], none zero: ones
     give the levels); ValueError as the vectorised path."""
     pairs = pairs_for(numel, d, grid.size)
-    fs = freq.astype(np.uint32)
     cs, symtab = _slot_symbols(freq, np.uint32, np.uint8 if freq.size <= 256 else np.uint16)
-    v0, v1 = _kernel_values(grid, pairs)
+    fc = np.stack([freq.astype(np.uint32), cs], 1).reshape(-1)  # by symbol: f, first slot
+    vals = _kernel_values(grid, pairs)
     per = 2 if pairs else 1
     coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length
 
@@ -366,7 +368,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
             words = (np.frombuffer(payload, np.uint16, count=nwords, offset=woff) if nwords
                      else np.zeros(1, np.uint16))
             x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
-            ptr = entropy_kernels.decode(words, nwords, symtab, fs, cs, v0, v1, x,
+            ptr = entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x,
                                          coeff[per * lo:per * hi], scales, per * lo, d, last)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
                 x != L).any() else None)

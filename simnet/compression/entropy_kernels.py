@@ -149,24 +149,49 @@ def encode(keys, shift, ftab, ctab, x, words, limit):
     return end - pos
 
 
+@jit.inline
+def _pop(x, lo, j, end, words, ptr, top, symtab, fc, vals, ps, coeff, scale):
+    """Decode lanes j .. end - 1 of the step at symbol lo (one bucket's piece, its scale),
+    lane i's renormalisation word read at words[ptr] (top None: the caller knows the step
+    stays inside the stream) or at words[min(ptr, top)]. Returns (ptr, the last symbol)."""
+    s = U(0)
+    for i in range(j, end):
+        xs = x[U(i)]
+        slot = xs & np.uint32(M - 1)
+        s = U(symtab[U(slot)])
+        if ps == 0:
+            coeff[U(lo + i)] = vals[s] * scale
+        else:
+            coeff[U(2 * (lo + i))] = vals[2 * s] * scale
+            coeff[U(2 * (lo + i) + 1)] = vals[2 * s + U(1)] * scale
+        xs = fc[2 * s] * (xs >> np.uint32(SB)) + slot - fc[2 * s + U(1)]
+        w = np.uint32(words[U(ptr) if top is None else U(min(ptr, top))])
+        w = ((w & np.uint32(0xFF)) << np.uint32(8)) | (w >> np.uint32(8))
+        need = xs < np.uint32(L)
+        x[U(i)] = ((xs << np.uint32(16)) | w) if need else xs
+        ptr += np.int64(need)
+    return ptr, s
+
+
 @jit.kernel
-def decode(words, nwords, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, last):
+def decode(words, nwords, symtab, fc, vals, ps, x, coeff, scales, first, d, last):
     """rANS-decode one chunk into coeff, each coordinate times its bucket's scale; returns the
     words consumed, or -DECODE_RAN_OUT. (A zero scale would hide a nonzero level: callers
     check those buckets.)
 
     words: uint16, the chunk's nwords words read natively (byte-swapped: the stream is
     big-endian), at least one element (a dummy when nwords = 0: the branch-free refill reads
-    a word every symbol, clamped to the last). symtab: uint8 or uint16 [M], slot -> symbol;
-    fs, cs: uint32, by symbol: its frequency and first slot; v0: float32, by symbol: the
-    signed level of its (first) coordinate; v1: None (a symbol a coordinate: len(coeff)
-    symbols), or the signed level of a pair's second coordinate (len(coeff) / 2 symbols, coeff
-    of even length). x: uint32 [K] states (initially the payload's, >= L), updated. scales:
-    float32 [B]; coeff[i] is the gradient's coordinate first + i, in bucket (first + i) // d
-    (pairs: first and d even). last: int64 [1], receives the chunk's last symbol. The caller
-    checks the end: all words consumed, every state back at L.
+    a word every symbol, clamped to the last in the steps that could run past it). symtab:
+    uint8 or uint16 [M], slot -> symbol. By symbol s (interleaved: one table each, fewer
+    pointers live in the loop): fc[2s], fc[2s + 1] (uint32) its frequency and first slot;
+    vals (float32) its signed level, vals[s] (ps = 0: a symbol a coordinate, len(coeff)
+    symbols), or (ps = 1: pairs, len(coeff) / 2 symbols, coeff of even length) vals[2s],
+    vals[2s + 1] those of its two coordinates. x: uint32 [K] states (initially the
+    payload's, >= L), updated. scales: float32 [B]; coeff[i] is the gradient's coordinate
+    first + i, in bucket (first + i) // d (pairs: first and d even). last: int64 [1],
+    receives the chunk's last symbol. The caller checks the end: all words consumed, every
+    state back at L.
     """
-    ps = 0 if v1 is None else 1  # log2 of the coordinates a symbol
     n = coeff.size >> ps
     k = x.size
     top = max(nwords - 1, 0)  # the last word (a dummy if none)
@@ -177,6 +202,7 @@ def decode(words, nwords, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, la
     for t in range((n + k - 1) // k):
         lo = t * k
         width = min(n - lo, k)
+        inside = ptr + width <= top  # a word a symbol at most: no read can pass the last
         j = 0
         while j < width:  # the step's symbols, a bucket's piece at a time
             while (lo + j) << ps >= bend:
@@ -184,21 +210,12 @@ def decode(words, nwords, symtab, fs, cs, v0, v1, x, coeff, scales, first, d, la
                 bend += d
             end = min(width, (bend >> ps) - lo)  # (pairs: d and first even, so bend is)
             scale = scales[U(b)]
-            for i in range(j, end):
-                xs = x[U(i)]
-                slot = xs & np.uint32(M - 1)
-                s = U(symtab[U(slot)])
-                if v1 is None:
-                    coeff[U(lo + i)] = v0[s] * scale
-                else:
-                    coeff[U(2 * (lo + i))] = v0[s] * scale
-                    coeff[U(2 * (lo + i) + 1)] = v1[s] * scale
-                xs = fs[s] * (xs >> np.uint32(SB)) + slot - cs[s]
-                w = np.uint32(words[U(min(ptr, top))])
-                w = ((w & np.uint32(0xFF)) << np.uint32(8)) | (w >> np.uint32(8))
-                need = xs < np.uint32(L)
-                x[U(i)] = ((xs << np.uint32(16)) | w) if need else xs
-                ptr += np.int64(need)
+            if inside:  # (unclamped reads: no compare and branch a symbol)
+                ptr, s = _pop(x, lo, j, end, words, ptr, None, symtab, fc, vals, ps, coeff,
+                              scale)
+            else:
+                ptr, s = _pop(x, lo, j, end, words, ptr, top, symtab, fc, vals, ps, coeff,
+                              scale)
             j = end
         if ptr > nwords:  # a read past the end was clamped: the stream ran out
             return -DECODE_RAN_OUT
