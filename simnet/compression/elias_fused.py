@@ -22,7 +22,7 @@ from . import elias_kernels as K
 from . import jit
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
-from .round_kernels import BLOCK, keys_into, round_from, scratch
+from .round_kernels import BLOCK, draw_scratch, round_from
 
 __all__ = ["BLOCK", "encode_rows", "code_rows", "splice"]
 
@@ -140,6 +140,15 @@ def _code_block(keys, base, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, 
 
 
 @jit.inline
+def _nonzeros(keys, m):
+    """How many of keys[:m] are nonzero."""
+    count = 0
+    for i in range(m):
+        count += np.int64(keys[i] != 0)
+    return count
+
+
+@jit.inline
 def _flush(words, wi, acc, nacc):
     """Store the < 32 pending bits, zero-padded; returns the stream's length in bits."""
     if nacc:
@@ -165,7 +174,7 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
     internal error: callers size it by the largest section)."""
     n = min(x.size, b1 * d)
     first = b0 * d
-    u, pairs, idx, neg = scratch()
+    u, pairs = draw_scratch()
     keys = np.empty(BLOCK, np.uint32)  # the block's keys 2·level + sign
     todo = np.empty(BLOCK, np.int64)  # positions of the coordinates to code
     lb, lcol = np.uint64(lb), np.uint64(2 * lcap)
@@ -181,8 +190,8 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:  # (the norms just before the rounding reads them again from L1)
             return -K.ERR_SCALE
-        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
-        count = keys_into(idx, neg, m, keys)
+        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys, None)
+        count = _nonzeros(keys, m)
         acc, nacc, wi, last, opened, ok = _code_block(
             keys, start, start, m, n, d, 2 * count < m, todo, ftab, lb, lcol, gtab, ltab,
             words, sec_bits, acc, nacc, wi, last, opened)

@@ -14,7 +14,7 @@ import torch
 from . import jit, threads
 from .norm_kernels import ScaleNotFinite, scale_through
 from .norm_kernels import scratch as norm_scratch
-from .round_kernels import BLOCK, keys_into, round_from, scratch
+from .round_kernels import BLOCK, draw_scratch, round_from
 
 __all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space",
            "key_counts"]
@@ -214,7 +214,7 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
     whose scale is not finite (nothing rounded from it)."""
     n = min(x.size, b1 * d)
     first = b0 * d
-    u, pairs, idx, neg = scratch()
+    u, pairs = draw_scratch()
     buf = norm_scratch(d)
     c0, c1, c2, c3 = _sub_histograms(counts.size)
     scaled = b0  # buckets [b0, scaled) have their scales
@@ -223,8 +223,7 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
         if bad >= 0:
             return bad
-        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg)
-        keys_into(idx, neg, m, keys[start:start + m])
+        round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys[start:], None)
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
     _merge(counts, c0, c1, c2, c3)
     return -1

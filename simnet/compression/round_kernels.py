@@ -19,17 +19,30 @@ from .jit import inline, kernel
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 
-__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "draw_scratch", "scratch",
-           "round_from", "keys_into"]
+__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "draw_scratch", "round_from"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
 
 # The rounding passes below take slices of one bucket (0-based loops over slices, so numba
-# adds no negative-index checks) and write level index and negative flag; a zero level
-# carries no sign (canonical). Level arithmetic is in float32, exact for these small
+# adds no negative-index checks) and write level index and negative flag, or (neg_out None)
+# the key 2·level + sign of `level_keys` in one array; a zero level carries no sign
+# (canonical). Level arithmetic is in float32, exact for these small
 # integers: numba widens int32 arithmetic to int64, and int64 lanes halve the vector width
 # and spill registers (float32 lanes run these passes ~2x faster).
+
+@inline
+def _store(idx_out, neg_out, i, j, v):
+    """Coordinate i's level j (float32) and the sign of its value v: idx_out[i] = j and
+    neg_out[i] = the sign, or with neg_out None the key idx_out[i] = 2·j + sign (one store,
+    no second pass to combine them; numba compiles each case on its own)."""
+    neg = (v < np.float32(0.0)) & (j > np.float32(0.0))
+    if neg_out is None:
+        idx_out[i] = j + j + (np.float32(1.0) if neg else np.float32(0.0))
+    else:
+        idx_out[i] = np.int32(j)
+        neg_out[i] = neg
+
 
 @inline
 def _round_uniform(x, u, mult, s, idx_out, neg_out):
@@ -40,8 +53,7 @@ def _round_uniform(x, u, mult, s, idx_out, neg_out):
         t = abs(v) * mult
         lo = np.float32(np.int32(t))  # truncation = floor (t >= 0)
         j = min(lo + (np.float32(1.0) if u[i] < t - lo else np.float32(0.0)), top)
-        idx_out[i] = np.int32(j)
-        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
+        _store(idx_out, neg_out, i, j, v)
 
 
 @inline
@@ -54,8 +66,7 @@ def _round_uniform_divided(x, u, scale, s, idx_out, neg_out):
         t = (abs(v) / scale) * top
         lo = np.float32(np.int32(t))
         j = min(lo + (np.float32(1.0) if u[i] < t - lo else np.float32(0.0)), top)
-        idx_out[i] = np.int32(j)
-        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
+        _store(idx_out, neg_out, i, j, v)
 
 
 @inline
@@ -76,20 +87,21 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
         mantissa = np.uint32((bits & np.uint32(0x7FFFFF)) | np.uint32(127 << 23))
         p = mantissa.view(np.float32) - np.float32(1.0) if lo > np.float32(0.0) else r * two_s
         j = lo + (np.float32(1.0) if u[i] < p else np.float32(0.0))
-        idx_out[i] = np.int32(j)
-        neg_out[i] = (v < np.float32(0.0)) & (j > np.float32(0.0))
+        _store(idx_out, neg_out, i, j, v)
 
 
 @inline
 def _round_block(x, scales, d, kind, s, two_s, u, start, m, idx_out, neg_out, off):
     """Round coordinates [start, start + m) of x (one block, uniforms u[:m]) into
-    idx_out[start - off:], neg_out[start - off:], bucket piece by bucket piece."""
+    idx_out[start - off:], neg_out[start - off:] (or keys into idx_out: neg_out None),
+    bucket piece by bucket piece."""
     a = start
     while a < start + m:
         b = a // d
         e = min((b + 1) * d, start + m)
         xs, us = x[a:e], u[a - start:e - start]
-        io, no = idx_out[a - off:e - off], neg_out[a - off:e - off]
+        io = idx_out[a - off:e - off]
+        no = neg_out if neg_out is None else neg_out[a - off:e - off]
         scale = scales[b] if scales[b] > 0 else np.float32(1.0)  # 1: a zero bucket
         if kind == EXPONENTIAL:
             _round_exponential(xs, us, scale, s, two_s, io, no)
@@ -150,31 +162,12 @@ def draw_scratch():
 
 
 @inline
-def scratch():
-    """The buffers of a caller of `round_from` that keeps its levels in a block: (uniforms,
-    their 64-bit words, level indices, negative flags), a BLOCK each (L1-resident)."""
-    u, pairs = draw_scratch()
-    return u, pairs, np.empty(BLOCK, np.int32), np.empty(BLOCK, np.bool_)
-
-
-@inline
 def round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg):
-    """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m] (u,
+    """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m], or with
+    neg None their keys 2·level + sign into idx[:m] (a `level_keys.dtype_for` array) (u,
     pairs: `draw_scratch`'s), coordinate i with draw off + i of the stream `seed`, as
     `uniforms.fill` draws them. Draws come in pairs from an even index, so an odd
     off + start draws one more and skips it."""
     lead = (off + start) & 1
     draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (off + start - lead) // 2)
     _round_block(x, scales, d, kind, s, np.float32(2.0**s), u[lead:], start, m, idx, neg, start)
-
-
-@inline
-def keys_into(idx, neg, m, out):
-    """out[i] = the key 2·idx[i] + neg[i] (level index, sign) of each of a block's m rounded
-    coordinates (`round_from`'s idx, neg); returns how many keys are nonzero."""
-    count = 0
-    for i in range(m):
-        key = np.uint32(idx[i]) * np.uint32(2) | np.uint32(neg[i])  # (uint32: narrow lanes)
-        out[i] = key
-        count += np.int64(key != 0)
-    return count
