@@ -27,9 +27,9 @@ BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays 
 # The rounding passes below take slices of one bucket (0-based loops over slices, so numba
 # adds no negative-index checks) and write level index and negative flag, or (neg_out None)
 # the key 2·level + sign of `level_keys` in one array; a zero level carries no sign
-# (canonical). Level arithmetic is in float32, exact for these small
-# integers: numba widens int32 arithmetic to int64, and int64 lanes halve the vector width
-# and spill registers (float32 lanes run these passes ~2x faster).
+# (canonical). Level arithmetic is in float32, exact for these small integers: numba widens
+# int32 arithmetic to int64, and int64 lanes halve the vector width and spill registers
+# (float32 lanes run these passes ~2x faster).
 
 @inline
 def _store(idx_out, neg_out, i, j, v):
@@ -164,9 +164,9 @@ def draw_scratch():
 @inline
 def round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, idx, neg):
     """Round coordinates [start, start + m) (m <= BLOCK) of x into idx[:m], neg[:m], or with
-    neg None their keys 2·level + sign into idx[:m] (a `level_keys.dtype_for` array) (u,
-    pairs: `draw_scratch`'s), coordinate i with draw off + i of the stream `seed`, as
-    `uniforms.fill` draws them. Draws come in pairs from an even index, so an odd
+    neg None their keys 2·level + sign into idx[:m] (of `level_keys.dtype_for`'s dtype or
+    wider); coordinate i takes draw off + i of the stream `seed`, as `uniforms.fill` draws
+    them (u, pairs: `draw_scratch`'s). Draws come in pairs from an even index, so an odd
     off + start draws one more and skips it."""
     lead = (off + start) & 1
     draw(u, pairs, pairs.view(np.uint32), m + lead, seed, (off + start - lead) // 2)
