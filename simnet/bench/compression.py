@@ -6,16 +6,23 @@ For each n and each (method, format) on a Gaussian gradient: encode and decode t
 its 100 MB temporary is page-faulted afresh on some runs and not others, so the ratio to the
 same pass into a reused buffer, "/warm", is printed too: the stricter yardstick),
 and payload size / empirical entropy of the quantized (sign, level) symbols (n·H bits).
+
+On CPU it first prints how much a second thread gains right now (the codecs split their work
+over `threads.THREADS` threads): on a shared VM a core may be lent elsewhere for seconds at a
+time, which the best-of timings only partly hide.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
+import numpy as np
 import torch
 
 from simnet import compression
+from simnet.compression import threads, uniforms
 
 METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
 FORMATS = ["fixed", "elias", "entropy", "auto"]
@@ -28,6 +35,25 @@ def best_time(fn, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def thread_gain(trials: int = 30, draws: int = 1 << 21) -> tuple[float, float]:
+    """(best, median) over `trials` of t(one thread) / t(`threads.THREADS` threads) for the
+    same compiled job, `draws` uniform draws; each trial times both, side by side. A
+    median near 1 with a best near the thread count: the cores are there only at times."""
+    out = np.empty(draws, np.float32)
+    parts = [(2 * a, 2 * b) for a, b in threads.split(draws // 2, threads.THREADS)]  # even
+
+    def one():
+        uniforms.fill(1, out, 0)
+
+    def split():
+        threads.run_ranges("simnet-bench", lambda lo, hi: uniforms.fill(1, out[lo:hi], lo),
+                           parts)
+
+    split()  # compile and start the pool
+    gains = [best_time(one, 1) / best_time(split, 1) for _ in range(trials)]
+    return max(gains), statistics.median(gains)
 
 
 def entropy_bits(c, x: torch.Tensor, seed: int) -> float:
@@ -87,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"bits={args.bits}, bucket_size={args.bucket_size}, best of {args.repeats}")
+    if args.device == "cpu" and threads.THREADS > 1:
+        top, mid = thread_gain()
+        print(f"{threads.THREADS} codec threads; their gain over one thread now: best {top:.2f}x, "
+              f"median {mid:.2f}x (of 30 side-by-side trials)")
     for n in args.n:
         rows = run(n, args.repeats, args.methods, args.formats, args.bits, args.bucket_size,
                    args.device)
