@@ -114,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"bits={args.bits}, bucket_size={args.bucket_size}, best of {args.repeats}")
     if args.device == "cpu" and threads.THREADS > 1:
-        top, mid = thread_gain()
+        trials = 30
+        top, mid = thread_gain(trials)
         print(f"{threads.THREADS} codec threads; their gain over one thread now: best {top:.2f}x, "
-              f"median {mid:.2f}x (of 30 side-by-side trials)")
+              f"median {mid:.2f}x (of {trials} side-by-side trials)")
     for n in args.n:
         rows = run(n, args.repeats, args.methods, args.formats, args.bits, args.bucket_size,
                    args.device)
