@@ -44,7 +44,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import entropy_kernels, jit, level_keys, scale_coding, scratch, threads
+from . import entropy_kernels, jit, lane_vectors, level_keys, scale_coding, scratch, threads
 from .quantize import Grid
 from .wire import (Quantized, header, header_nbytes, scale_coefficients,
                    scaled_by_decoder)
@@ -58,6 +58,7 @@ M = 1 << SB
 L = 1 << 16
 MAX_POINTS = 2048
 STEPS = 8192
+VECTOR_LANES = True  # the compiled decoder's vector path where the host has it (tests switch)
 
 
 def supports(grid: Grid) -> bool:
@@ -355,10 +356,26 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     give the levels); ValueError as the vectorised path."""
     pairs = pairs_for(numel, d, grid.size)
     cs, symtab = _slot_symbols(freq, np.uint32, np.uint8 if freq.size <= 256 else np.uint16)
-    fc = np.stack([freq.astype(np.uint32), cs], 1).reshape(-1)  # by symbol: f, first slot
-    vals = _kernel_values(grid, pairs)
     per = 2 if pairs else 1
     coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length
+    if pairs and d >= 32 and VECTOR_LANES and lane_vectors.FAST:
+        # 16 lanes a step in vector registers: the tables as `decode_pairs_vector` reads them
+        symtab = np.append(symtab, np.zeros(3, np.uint8))
+        fc = (freq | cs.astype(np.int64) << 16).astype(np.uint32)
+        vals = np.zeros(16, np.float32)
+        vals[:2 * grid.size - 1] = _symbol_values(grid)
+        a = 2 * grid.size - 1
+
+        def kernel(words, nwords, x, out, first, last):
+            return entropy_kernels.decode_pairs_vector(words, nwords, symtab, fc, vals, a, x,
+                                                       out, scales, first, d, last)
+    else:
+        fc = np.stack([freq.astype(np.uint32), cs], 1).reshape(-1)  # by symbol: f, first slot
+        vals = _kernel_values(grid, pairs)
+
+        def kernel(words, nwords, x, out, first, last):
+            return entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x, out,
+                                          scales, first, d, last)
 
     def dec(c0, c1):  # chunks [c0, c1): an error message or None each
         verdicts = []
@@ -368,8 +385,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
             words = (np.frombuffer(payload, np.uint16, count=nwords, offset=woff) if nwords
                      else np.zeros(1, np.uint16))
             x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
-            ptr = entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x,
-                                         coeff[per * lo:per * hi], scales, per * lo, d, last)
+            ptr = kernel(words, nwords, x, coeff[per * lo:per * hi], per * lo, last)
             verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
                 x != L).any() else None)
         return verdicts, last[0]

@@ -40,6 +40,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit
+from .bit_kernels import popcount
+from .lane_vectors import decode_pairs16, renorm16
 
 SB = 15  # log2 of the frequency total M
 M = 1 << SB
@@ -220,4 +222,51 @@ def decode(words, nwords, symtab, fc, vals, ps, x, coeff, scales, first, d, last
         if ptr > nwords:  # a read past the end was clamped: the stream ran out
             return -DECODE_RAN_OUT
     last[0] = s
+    return ptr
+
+
+@jit.kernel
+def decode_pairs_vector(words, nwords, symtab, fc, values, a, x, coeff, scales, first, d, last):
+    """`decode` of a chunk of pair symbols (ps = 1), 16 lanes at a time in vector registers
+    (`lane_vectors`: only where `lane_vectors.FAST`): the same values, the same word count
+    and final states, the same return codes. Needs d >= 32 (a group of 16 pairs spans at
+    most two buckets).
+
+    symtab: uint8 [M + 3] (slot -> symbol, 3 bytes of padding: read 32 bits at a time); fc:
+    uint32 by symbol, frequency | first slot << 16; values: float32 [16], a coordinate's
+    signed level by its own symbol (0 past the 2G - 1 of them); a = 2G - 1 (a pair's symbol
+    is a·first + second). The rest as `decode`'s."""
+    n = coeff.size >> 1
+    k = x.size
+    xs = np.full((k + 15) & ~15, L, np.uint32)  # whole groups of 16 (the last one padded)
+    xs[:k] = x
+    syms = np.zeros(16, np.uint32)
+    xa, wa, ca, sa_ = xs.ctypes.data, words.ctypes.data, coeff.ctypes.data, syms.ctypes.data
+    ta, fa, va = symtab.ctypes.data, fc.ctypes.data, values.ctypes.data
+    inv_a = np.float32(1.0) / np.float32(a)
+    ptr = 0
+    valid = 0
+    b = first // d  # the bucket of the group at hand; it ends before chunk coordinate bend
+    bend = (b + 1) * d - first
+    for t in range((n + k - 1) // k):
+        lo = t * k
+        width = min(n - lo, k)
+        for g in range(0, width, 16):
+            valid = min(16, width - g)
+            c0 = 2 * (lo + g)  # the group's first coordinate in the chunk
+            while c0 >= bend:
+                b += 1
+                bend += d
+            cut = (bend - c0) >> 1  # lanes before the next bucket (d and first even)
+            s0 = scales[U(b)]
+            s1 = scales[U(b + 1)] if cut < valid else s0
+            bits = decode_pairs16(xa + 4 * g, ta, fa, va, ca + 4 * c0, s0, s1, cut, valid, a,
+                                  inv_a, sa_)
+            count = popcount(U(bits))
+            if ptr + count > nwords:  # (the scalar decoder reads clamped, then says so)
+                return -DECODE_RAN_OUT
+            renorm16(xa + 4 * g, wa + 2 * ptr, bits)
+            ptr += count
+    x[:] = xs[:k]
+    last[0] = syms[U(valid - 1)] if n else 0
     return ptr

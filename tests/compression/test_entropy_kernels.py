@@ -13,11 +13,12 @@ import functools
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import entropy, entropy_kernels, jit, level_keys, scale_coding, wire
+from simnet.compression import (entropy, entropy_kernels, jit, lane_vectors, level_keys,
+                                 scale_coding, wire)
 
 from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
 
@@ -166,7 +167,11 @@ def test_pair_codes_map_to_pair_symbols():
 
 def chunked(monkeypatch, threads: int = 2, pairs: bool = False):
     """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n; with
-    `pairs`, pair mode from 1000 coordinates."""
+    `pairs`, pair mode from 1000 coordinates. The layout cache (`entropy._layout`, keyed
+    by n) is swapped for a fresh one while patched: a layout cached under the small chunks
+    would otherwise outlive the patch and reach a later test of the same n."""
+    monkeypatch.setattr(entropy, "_layout",
+                        functools.lru_cache(maxsize=64)(entropy._layout.__wrapped__))
     monkeypatch.setattr(entropy, "CHUNK_MIN", 1000)
     monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
     monkeypatch.setattr(entropy, "_THREADS", threads)
@@ -423,3 +428,94 @@ def test_compiled_model_is_the_vectorised_table(grid, data):
     assert freq.sum() == entropy.M
     assert np.array_equal(ftab, want[code_sym])
     assert np.array_equal(ctab, (np.cumsum(want) - want)[code_sym])
+
+
+# -- the decoder's vector path (lane_vectors) against the scalar kernel --------------------
+
+needs_vector_lanes = pytest.mark.skipif(
+    not lane_vectors.FAST, reason="host lacks AVX-512 F/BW/VBMI2: the vector path never runs")
+
+
+def decode_lanes_both(c, payload: bytes, n: int):
+    """(outcome with the vector path, outcome with the scalar kernel), as `decode_both`'s,
+    through `decode` (levels) and `Compressor.decode` (scaled as it decodes)."""
+    def scalar_kernel_called(*args):
+        raise AssertionError("the vector path fell back to the scalar kernel")
+
+    def run(vector):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(entropy, "VECTOR_LANES", vector)
+            if vector and entropy.pairs_for(n, c.bucket_size, c.grid.size):
+                # (the vector path must be the one that runs)
+                mp.setattr(entropy_kernels, "decode", scalar_kernel_called)
+            try:
+                scales, coeff = entropy.decode(payload, n, c.bucket_size, c.grid)
+                return ("ok", scales, coeff, c.decode(payload, n))
+            except ValueError as e:
+                return ("error", str(e))
+    return run(True), run(False)
+
+
+def assert_same_lanes(vector, scalar):
+    assert vector[0] == scalar[0], (vector, scalar)
+    if vector[0] == "error":
+        assert vector[1] == scalar[1]
+    else:
+        assert torch.equal(vector[2], scalar[2]) and torch.equal(vector[3], scalar[3])
+
+
+def test_pair_symbol_split_is_exact():
+    """The vector decoder splits a pair's symbol s = a·first + second as first =
+    trunc((s + 0.5)·fl(1/a)) in float32: exact for every a = 2G - 1 of a pair grid (G <= 8)
+    and every s < a²."""
+    for a in range(1, 2 * entropy.PAIR_POINTS, 2):
+        s = np.arange(a * a, dtype=np.uint32)
+        got = ((s.astype(np.float32) + np.float32(0.5)) * (np.float32(1) / np.float32(a)))
+        np.testing.assert_array_equal(got.astype(np.uint32), s // a)
+
+
+@needs_vector_lanes
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("levels", [1, 2, 3, 7])
+@pytest.mark.parametrize("n,d", [(1000, 32), (1001, 34), (4097, 64), (20_011, 512),
+                                 (70_001, 1000)])
+def test_vector_lanes_decode_as_the_scalar_kernel(monkeypatch, threads, levels, n, d):
+    """Pair mode at d >= 32, several chunks on threads, lanes that fill no whole group of
+    16, short last steps, odd n: the same levels and scaled values as the scalar kernel."""
+    chunked(monkeypatch, threads, pairs=True)
+    paired = 0
+    for method in METHODS:
+        c, q = quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
+        if not entropy.pairs_for(n, d, c.grid.size):  # (a grid of more than 8 points)
+            continue
+        paired += 1
+        payload = entropy.encode(q, c.grid, d)
+        vector, scalar = decode_lanes_both(c, payload, n)
+        assert vector[0] == "ok"
+        assert_same_lanes(vector, scalar)
+    assert paired >= 2
+
+
+@needs_vector_lanes
+@settings(max_examples=200, **SETTINGS)
+@given(st.data())
+def test_vector_lanes_reject_what_the_scalar_kernel_rejects(data):
+    """Flipped bits, truncation and extension of pair-mode payloads: the vector path reaches
+    the same value or the same ValueError as the scalar kernel."""
+    with pytest.MonkeyPatch.context() as mp:
+        chunked(mp, pairs=True)
+        n = data.draw(st.sampled_from([2000, 4001]))
+        c, payload = chunked_payload(data.draw(st.sampled_from(METHODS)), n,
+                                     data.draw(st.sampled_from([1, 7])), True)
+        assume(entropy.pairs_for(n, c.bucket_size, c.grid.size))  # (nuqsgd's 7: 9 points)
+        payload = bytearray(payload)
+        kind = data.draw(st.sampled_from(["flip", "truncate", "extend"]))
+        if kind == "flip":
+            for _ in range(data.draw(st.integers(1, 3))):
+                payload[data.draw(st.integers(0, len(payload) - 1))] ^= 1 << data.draw(
+                    st.integers(0, 7))
+        elif kind == "truncate":
+            payload = payload[:data.draw(st.integers(0, len(payload) - 1))]
+        else:
+            payload += data.draw(st.binary(min_size=1, max_size=9))
+        assert_same_lanes(*decode_lanes_both(c, bytes(payload), n))
