@@ -362,9 +362,9 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
         # 16 lanes a step in vector registers: the tables as `decode_pairs_vector` reads them
         symtab = np.append(symtab, np.zeros(3, np.uint8))
         fc = (freq | cs.astype(np.int64) << 16).astype(np.uint32)
+        a = 2 * grid.size - 1  # symbols of one coordinate (<= 15)
         vals = np.zeros(16, np.float32)
-        vals[:2 * grid.size - 1] = _symbol_values(grid)
-        a = 2 * grid.size - 1
+        vals[:a] = _symbol_values(grid)
 
         def kernel(words, nwords, x, out, first, last):
             return entropy_kernels.decode_pairs_vector(words, nwords, symtab, fc, vals, a, x,
