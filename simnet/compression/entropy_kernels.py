@@ -261,7 +261,7 @@ def decode_pairs_vector(words, nwords, symtab, fc, values, a, x, coeff, scales, 
             s0 = scales[U(b)]
             s1 = scales[U(b + 1)] if cut < valid else s0
             bits = decode_pairs16(xa + 4 * g, ta, fa, va, ca + 4 * c0, s0, s1, cut, valid, a,
-                                  inv_a, sa_)
+                                  inv_a, sa_, SB, L)
             count = popcount(U(bits))
             if ptr + count > nwords:  # (the scalar decoder reads clamped, then says so)
                 return -DECODE_RAN_OUT

@@ -51,9 +51,9 @@ if jit.numba is not None:
         return ir.VectorType(t, n)
 
     def _name(t) -> str:
-        return {I16: "i16", I32: "i32", I64: "i64", F32: "f32"}[t]
+        return {I16: "i16", I32: "i32", F32: "f32"}[t]
 
-    _SIZE = {"i16": 2, "i32": 4, "i64": 8, "f32": 4}  # bytes, by `_name`
+    _SIZE = {"i16": 2, "i32": 4, "f32": 4}  # bytes, by `_name`
 
     def _fn(builder, name, ret, args):
         return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, args), name)
@@ -116,7 +116,7 @@ if jit.numba is not None:
 
     @intrinsic
     def decode_pairs16(typingctx, x, symtab, fc, values, out, sa, sb, cut, valid, a, inv_a,
-                       syms):
+                       syms, slot_bits, low):
         """One rANS decoding step of 16 lanes of pair symbols (`entropy_kernels.decode`'s,
         the same operations): returns the bits of the lanes that must renormalise.
 
@@ -127,29 +127,32 @@ if jit.numba is not None:
         exactly for symbols < 256, then two in-register permutes, not two more gathers:
         on AMD Zen a gather costs ~1.5 cycles an element). out: lane j's two coordinates
         at out[2j], out[2j + 1], times sa for j < cut, else sb. syms: uint32 [16], the
-        lanes' symbols."""
+        lanes' symbols. slot_bits, low: the format's log2 M and L (`entropy_kernels`'
+        constants: LLVM folds them once this is inlined into its kernel)."""
         sig = types.int64(types.intp, types.intp, types.intp, types.intp, types.intp,
                           types.float32, types.float32, types.int64, types.int64,
-                          types.int64, types.float32, types.intp)
+                          types.int64, types.float32, types.intp, types.int64, types.int64)
 
         def codegen(context, builder, signature, args):
-            xp, symp, fcp, valp, outp, sa, sb, cut, valid, a, inv_a, symsp = args
+            xp, symp, fcp, valp, outp, sa, sb, cut, valid, a, inv_a, symsp, sbits, low = args
             xp, symp, fcp, valp, outp, symsp = [
                 _addr(builder, p) for p in (xp, symp, fcp, valp, outp, symsp)]
             ok = _below(builder, builder.trunc(valid, I32))
             xv = _load(builder, xp, _vec(I32))
-            slot = builder.and_(xv, _const(builder, I32, (1 << 15) - 1))
+            sbits = _splat(builder, builder.trunc(sbits, I32))
+            slot = builder.and_(xv, builder.sub(builder.shl(_const(builder, I32, 1), sbits),
+                                                _const(builder, I32, 1)))
             s = _gather(builder, I32, symp, slot, ok, step=ir.IntType(8))
             s = builder.and_(s, _const(builder, I32, 0xFF))
             _store(builder, s, symsp)
             e = _gather(builder, I32, fcp, s, ok)
             f = builder.and_(e, _const(builder, I32, 0xFFFF))
             first_slot = builder.lshr(e, _const(builder, I32, 16))
-            xn = builder.mul(f, builder.lshr(xv, _const(builder, I32, 15)))
+            xn = builder.mul(f, builder.lshr(xv, sbits))
             xn = builder.sub(builder.add(xn, slot), first_slot)
             _store(builder, builder.select(ok, xn, xv), xp)
-            need = builder.and_(builder.icmp_unsigned("<", xn, _const(builder, I32, 1 << 16)),
-                                ok)
+            low = _splat(builder, builder.trunc(low, I32))
+            need = builder.and_(builder.icmp_unsigned("<", xn, low), ok)
             # first = trunc((s + 0.5)·fl(1/a)): (s + 0.5)/a is >= 1/(2a) from an integer
             first = builder.fptoui(builder.fmul(
                 builder.fadd(builder.uitofp(s, _vec(F32)), _const(builder, F32, 0.5)),
