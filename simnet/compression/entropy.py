@@ -58,7 +58,7 @@ M = 1 << SB
 L = 1 << 16
 MAX_POINTS = 2048
 STEPS = 8192
-VECTOR_LANES = True  # the compiled decoder's vector path where the host has it (tests switch)
+VECTOR_LANES = True  # the compiled coders' vector paths where the host has them (tests switch)
 
 
 def supports(grid: Grid) -> bool:
@@ -308,6 +308,16 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         if limit < 0:
             return None
     per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
+    if pairs and keys.dtype == np.uint8 and VECTOR_LANES and lane_vectors.FAST:
+        # 16 lanes a step in vector registers; by code f | first slot << 16, 256 entries
+        fc = np.zeros(256, np.uint32)
+        fc[:ftab.size] = ftab | ctab << 16
+
+        def kernel(part, x, words):
+            return entropy_kernels.encode_pairs_vector(part, shift, fc, x, words, limit)
+    else:
+        def kernel(part, x, words):
+            return entropy_kernels.encode(part, shift, ftab, ctab, x, words, limit)
 
     # each chunk's word buffer (a word a symbol at most, and a slot), taken here: scratch
     # belongs to the calling thread
@@ -322,7 +332,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
             part = keys[per * lo:per * hi]
             if part.size % per:  # a lone last coordinate: its partner's key is 0
                 part = np.append(part, part.dtype.type(0))
-            coded.append((x, entropy_kernels.encode(part, shift, ftab, ctab, x, bufs[c], limit)))
+            coded.append((x, kernel(part, x, bufs[c])))
         return coded
 
     coded = [c for part in _run(enc, _split(len(chunks), n)) for c in part]
@@ -361,7 +371,8 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     if pairs and d >= 32 and VECTOR_LANES and lane_vectors.FAST:
         # 16 lanes a step in vector registers: the tables as `decode_pairs_vector` reads them
         symtab = np.append(symtab, np.zeros(3, np.uint8))
-        fc = (freq | cs.astype(np.int64) << 16).astype(np.uint32)
+        fc = np.zeros(256, np.uint32)  # by symbol (< 225), f | first slot << 16
+        fc[:freq.size] = freq | cs.astype(np.int64) << 16
         a = 2 * grid.size - 1  # symbols of one coordinate (<= 15)
         vals = np.zeros(16, np.float32)
         vals[:a] = _symbol_values(grid)

@@ -1,23 +1,31 @@
-"""The rANS decoder's step, 16 lanes at a time in vector registers: numba intrinsics that
-emit LLVM vector IR (gathers, masked stores, an expanding load) for
-`entropy_kernels.decode_pairs_vector`.
+"""The rANS coders' steps, 16 lanes at a time in vector registers: numba intrinsics that
+emit LLVM vector IR (gathers, in-register table lookups, masked stores, an expanding load
+and a compressing store) for `entropy_kernels.decode_pairs_vector` and
+`encode_pairs_vector`.
 
 The interleaved rANS lanes of one step are independent but for the word stream, which they
-read in lane order: a lane that renormalises takes the next word. So 16 lanes' table lookups
-are two gathers, their words one expanding load (vpexpandw), where the scalar loop spends
-~25 instructions a lane. LLVM's loop vectoriser does not find this (the word pointer is a
-prefix count), so the vector code is written here. Measured in one process, pair mode,
-bits=4, d=512 (AMD Zen 5, one thread): a 1 M-coordinate decode 0.77 -> 0.50 ms; 25.6 M:
-24 -> 16-18 ms.
+share in lane order: a lane that renormalises takes (decoder) or puts (encoder) the next
+word. So 16 lanes' table lookups are vector operations, their words one expanding load
+(vpexpandw) or one compressing store (vpcompressw), where the scalar loops spend ~25
+instructions a lane. LLVM's loop vectoriser does not find this (the word pointer is a prefix
+count), so the vector code is written here. Measured in one process, pair mode, bits=4,
+d=512 (AMD Zen 5, one thread): a 1 M-coordinate decode 0.77 -> 0.45-0.47 ms, 25.6 M: 24 ->
+16-18 ms; a 1 M encode (rounding included) 1.13-1.30 -> 0.80-0.96 ms, its rANS part per
+chunk 0.14 -> 0.062 ms; 25.6 M: 30-37 -> 25-32 ms.
 
-Gathers cost about 1.5 cycles an element on AMD Zen: a pair's two signed levels therefore
-come from in-register permutes of a 16-float table (a pair's symbol split into its two
-coordinates' symbols by float32 arithmetic), not from two more gathers; with them the
-vector step was no faster than the scalar loop.
+Gathers cost about 1.5 cycles an element on AMD Zen 5, so they are kept to what needs
+them. A table of <= 256 uint32 entries (frequency and first slot by pair code or symbol) is
+read by eight two-register permutes and a tree of selects (`_lookup256`): the encoder step
+took 0.71 ns a pair with a gather there, 0.48 ns with the permutes. A pair's two signed
+levels come from in-register permutes of a 16-float table (a pair's symbol split into its
+two coordinates' symbols by float32 arithmetic), not from two more gathers; with them the
+decoder step was no faster than the scalar loop. Only the decoder's slot -> symbol table
+(2^15 entries) is gathered.
 
 Where this runs: `FAST`, when the host has AVX-512 F, BW and VBMI2. Elsewhere LLVM would
 emulate the masked operations element by element, slower than the scalar loop, so callers
-take that instead. Both give the same values: the same float32 operations in the same order.
+take that instead. Both give the same bytes and values: the same integer and float32
+operations in the same order.
 
 Arguments are raw addresses (`arr.ctypes.data` plus a byte offset); the caller checks every
 range before a call. Lane j of a group is valid for j < `valid`: invalid lanes load nothing
@@ -28,7 +36,7 @@ from __future__ import annotations
 
 from . import jit
 
-__all__ = ["FAST", "decode_pairs16", "renorm16"]
+__all__ = ["FAST", "decode_pairs16", "renorm16", "encode_pairs16"]
 
 FAST = False
 
@@ -43,8 +51,9 @@ if jit.numba is not None:
     FAST = all(_features.get(f, False) for f in ("avx512f", "avx512bw", "avx512vbmi2"))
 
     N = 16
-    I1, I16, I32, I64 = ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-    F32 = ir.FloatType()
+    I1, I8, I16, I32, I64 = (ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32),
+                             ir.IntType(64))
+    F32, F64 = ir.FloatType(), ir.DoubleType()
     PTR = ir.PointerType()
 
     def _vec(t, n=N):
@@ -121,8 +130,8 @@ if jit.numba is not None:
         the same operations): returns the bits of the lanes that must renormalise.
 
         x: the lanes' uint32 states (updated); symtab: uint8 [M + 3], slot -> symbol (read
-        as 32 bits at byte `slot`, masked: a gather of 32-bit lanes); fc: uint32 by symbol,
-        frequency | first slot << 16; values: float32 [16], a coordinate's signed level by
+        as 32 bits at byte `slot`, masked: a gather of 32-bit lanes); fc: uint32 [256] by
+        symbol, frequency | first slot << 16 (`_lookup256`, not a gather); values: float32 [16], a coordinate's signed level by
         its own symbol (a pair's symbol is a·first + second, a <= 15: split in float32,
         exactly for symbols < 256, then two in-register permutes, not two more gathers:
         on AMD Zen a gather costs ~1.5 cycles an element). out: lane j's two coordinates
@@ -145,7 +154,7 @@ if jit.numba is not None:
             s = _gather(builder, I32, symp, slot, ok, step=ir.IntType(8))
             s = builder.and_(s, _const(builder, I32, 0xFF))
             _store(builder, s, symsp)
-            e = _gather(builder, I32, fcp, s, ok)
+            e = _lookup256(builder, fcp, s)
             f = builder.and_(e, _const(builder, I32, 0xFFFF))
             first_slot = builder.lshr(e, _const(builder, I32, 16))
             xn = builder.mul(f, builder.lshr(xv, sbits))
@@ -192,5 +201,90 @@ if jit.numba is not None:
 
         return sig, codegen
 
+    def _lookup256(builder, table, idx):
+        """table[idx[j]] for a uint32 table of 256 entries and idx < 256: eight two-register
+        permutes (vpermi2d: 32 entries by idx's low 5 bits) and a tree of selects by its
+        bits 5, 6 and 7. About a third of a 16-lane gather's time on AMD Zen 5."""
+        perm = _fn(builder, "llvm.x86.avx512.vpermi2var.d.512", _vec(I32),
+                   [_vec(I32), _vec(I32), _vec(I32)])
+        parts = []
+        for i in range(8):
+            lo = _load(builder, builder.gep(table, [ir.Constant(I64, 32 * i)], source_etype=I32),
+                       _vec(I32))
+            hi = _load(builder, builder.gep(table, [ir.Constant(I64, 32 * i + 16)],
+                                            source_etype=I32), _vec(I32))
+            parts.append(builder.call(perm, [lo, idx, hi]))
+        for bit in (32, 64, 128):
+            on = builder.icmp_unsigned("!=", builder.and_(idx, _const(builder, I32, bit)),
+                                       _const(builder, I32, 0))
+            parts = [builder.select(on, parts[i + 1], parts[i]) for i in range(0, len(parts), 2)]
+        return parts[0]
+
+    @intrinsic
+    def encode_pairs16(typingctx, x, keys, fc, valid, shift, end, slot_bits):
+        """One rANS encoding step of 16 lanes of pair symbols (`entropy_kernels._push`'s,
+        the same integers): returns how many renormalisation words it stored.
+
+        x: the lanes' uint32 states (updated); keys: the lanes' 32 level keys (uint8, two a
+        lane, 2·valid of them read); fc: uint32 by pair code key0 << shift | key1, the
+        code's frequency f | its first slot << 16. A lane renormalises when x >> (32 -
+        slot_bits) >= f (x >= f << 17 without overflow at f = 2^15); its low 16 bits go out,
+        big-endian, the lanes' words packed in ascending lane order just below byte address
+        `end` (vpcompressw). x // f from a float32 estimate and one correction (below;
+        the tests check the estimate's bound for every f). The table lookup is
+        `_lookup256`'s: it depends on the keys alone, off the states' chain."""
+        sig = types.int64(types.intp, types.intp, types.intp, types.int64, types.int64,
+                          types.intp, types.int64)
+
+        def codegen(context, builder, signature, args):
+            xp, kp, fcp, valid, shift, endp, sbits = args
+            xp, kp, fcp = [_addr(builder, p) for p in (xp, kp, fcp)]
+            ok = _below(builder, builder.trunc(valid, I32))
+            twice = builder.trunc(builder.shl(valid, valid.type(1)), I32)
+            load = _fn(builder, f"llvm.masked.load.v{2 * N}i8.p0", _vec(I8, 2 * N),
+                       [PTR, I32, _vec(I1, 2 * N), _vec(I8, 2 * N)])
+            kv = builder.call(load, [kp, ir.Constant(I32, 1), _below(builder, twice, 2 * N),
+                                     ir.Constant(_vec(I8, 2 * N), None)])
+            undef = ir.Constant(_vec(I8, 2 * N), ir.Undefined)
+            k0, k1 = [builder.zext(builder.shuffle_vector(kv, undef, ir.Constant(
+                _vec(I32), list(range(parity, 2 * N, 2)))), _vec(I32)) for parity in (0, 1)]
+            code = builder.or_(builder.shl(k0, _splat(builder, builder.trunc(shift, I32))), k1)
+            e = _lookup256(builder, fcp, code)
+            f = builder.and_(e, _const(builder, I32, 0xFFFF))
+            f = builder.select(ok, f, _const(builder, I32, 1))  # (no 0/0 in idle lanes)
+            c = builder.lshr(e, _const(builder, I32, 16))
+            xv = _load(builder, xp, _vec(I32))
+            top = builder.lshr(xv, _splat(builder, builder.trunc(
+                builder.sub(sbits.type(32), sbits), I32)))
+            need = builder.and_(builder.icmp_unsigned(">=", top, f), ok)
+            count = builder.zext(builder.call(_fn(builder, "llvm.ctpop.i16", I16, [I16]),
+                                              [builder.bitcast(need, I16)]), I64)
+            w = _bswap16(builder, builder.trunc(xv, _vec(I16)))
+            compress = _fn(builder, f"llvm.masked.compressstore.v{N}i16", ir.VoidType(),
+                           [_vec(I16), PTR, _vec(I1)])
+            builder.call(compress, [w, _addr(builder, builder.sub(endp, builder.shl(
+                count, count.type(1)))), need])
+            xs = builder.select(need, builder.lshr(xv, _const(builder, I32, 16)), xv)
+            # x // f: a float32 estimate q (within 0.03 of x / f < 2^17, so off by at most
+            # one), then the remainder r = x - q·f in [-f, 2f) corrects it (mod 2^32: a
+            # negative r wraps to >= 2^31)
+            inv = builder.fdiv(_const(builder, F32, 1.0), builder.uitofp(f, _vec(F32)))
+            quo = builder.fptoui(builder.fmul(builder.uitofp(xs, _vec(F32)), inv), _vec(I32))
+            rem = builder.sub(xs, builder.mul(quo, f))
+            over = builder.icmp_unsigned(">=", rem, _const(builder, I32, 1 << 31))
+            under = builder.and_(builder.icmp_unsigned(">=", rem, f), builder.not_(over))
+            quo = builder.sub(builder.add(quo, builder.zext(under, _vec(I32))),
+                              builder.zext(over, _vec(I32)))
+            zero = _const(builder, I32, 0)
+            rem = builder.add(builder.sub(rem, builder.select(under, f, zero)),
+                              builder.select(over, f, zero))
+            # x' = (x // f)·M + x mod f + c
+            xn = builder.add(builder.add(builder.shl(quo, _splat(builder, builder.trunc(
+                sbits, I32))), rem), c)
+            _store(builder, builder.select(ok, xn, xv), xp)
+            return count
+
+        return sig, codegen
+
 else:  # the kernels that call these never run without numba
-    decode_pairs16 = renorm16 = None
+    decode_pairs16 = renorm16 = encode_pairs16 = None

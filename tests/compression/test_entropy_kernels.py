@@ -512,3 +512,65 @@ def test_vector_lanes_reject_what_the_scalar_kernel_rejects(data):
         else:
             payload += data.draw(st.binary(min_size=1, max_size=9))
         assert_same_decode(*decode_lanes_both(c, bytes(payload), n))
+
+
+# -- the encoder's vector path (lane_vectors) against the scalar kernel --------------------
+
+def encode_lanes_both(c, q, max_bytes=None):
+    """(payload with the vector path, payload with the scalar kernel); fails if the vector
+    path silently falls back to the scalar kernel where it should run."""
+    def scalar_kernel_called(*args):
+        raise AssertionError("the vector path fell back to the scalar kernel")
+
+    def run(vector):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(entropy, "VECTOR_LANES", vector)
+            if vector:
+                mp.setattr(entropy_kernels, "encode", scalar_kernel_called)
+            return entropy.encode(q, c.grid, c.bucket_size, max_bytes)
+    return run(True), run(False)
+
+
+def test_float32_quotient_with_one_correction_is_exact():
+    """The vector encoder's x // f: q = trunc(fl32(x)·fl32(1/f)) is off by at most one for
+    every f <= 2^15 and x < f·2^17 (so one correction by the remainder x - q·f makes it
+    exact), checked at both ends of every sampled quotient's run, for all f."""
+    f = np.arange(1, (1 << 15) + 1, dtype=np.int64)[:, None]
+    m_top = np.minimum(f << 17, 1 << 32) // f
+    m = np.unique(np.concatenate([np.arange(0, 64), (1 << 17) - np.arange(1, 64)]))[None, :]
+    m = np.concatenate([np.minimum(m, m_top - 1),
+                        ((m_top - 1) * np.linspace(0.0, 1.0, 65)[None, :]).astype(np.int64)], 1)
+    inv = np.float32(1) / f.astype(np.float32)
+    for x in (m * f, m * f + f - 1):
+        x = np.minimum(x, np.minimum(f << 17, 1 << 32) - 1)
+        est = (x.astype(np.float32) * inv).astype(np.int64)
+        err = est - x // f
+        assert err.min() >= -1 and err.max() <= 1
+
+
+@needs_vector_lanes
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("levels", [1, 2, 3, 7])
+@pytest.mark.parametrize("n,d", [(1000, 2), (1001, 34), (4097, 64), (20_011, 512),
+                                 (70_001, 1000)])
+def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, threads, levels, n, d):
+    """Pair mode, several chunks on threads, lanes that fill no whole group of 16 (and
+    groups that straddle no step), short last steps, odd n's lone coordinate: the same
+    bytes as the scalar kernel, which decode to the quantized levels; and the same None
+    decisions under a max_bytes just below, at and above the payload's size."""
+    chunked(monkeypatch, threads, pairs=True)
+    paired = 0
+    for method in METHODS:
+        c, q = quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
+        if not entropy.pairs_for(n, d, c.grid.size):  # (a grid of more than 8 points)
+            continue
+        paired += 1
+        vector, scalar = encode_lanes_both(c, q)
+        assert vector == scalar
+        _, coeff = entropy.decode(vector, n, d, c.grid)
+        lv = c.grid.tensor()[q.idx.reshape(-1)[:n].long()]
+        assert torch.equal(coeff, torch.where(q.neg.reshape(-1)[:n], -lv, lv))
+        for mb in (len(vector) - 1, len(vector), len(vector) * 9 // 10):
+            got, want = encode_lanes_both(c, q, mb)
+            assert got == want and (got is None) == (mb < len(vector))
+    assert paired >= 2
