@@ -152,16 +152,20 @@ def _tally(keys, lo, hi, c0, c1, c2, c3):
 
 
 @jit.inline
-def _tally_pairs(keys, lo, hi, shift, c0, c1):
+def _tally_pairs(keys, lo, hi, shift, c0, c1, c2, c3):
     """Add the pair codes keys[i] << shift | keys[i + 1] of i = lo, lo + 2, ... < hi (lo
-    even; a lone last key pairs with 0) to two sub-histograms; keys valid."""
+    even; a lone last key pairs with 0) to four sub-histograms; keys valid. (Most pairs
+    share a few codes, and each increment of a counter waits for the last one's store:
+    four counters a code, not two, took 1 M qsgd keys at 4 bits from 0.25 to 0.17 ms.)"""
     sh = U(shift)
     i = lo
-    while i + 4 <= hi:
+    while i + 8 <= hi:
         c0[(U(keys[U(i)]) << sh) | U(keys[U(i + 1)])] += 1
         c1[(U(keys[U(i + 2)]) << sh) | U(keys[U(i + 3)])] += 1
-        i += 4
-    if i + 2 <= hi:
+        c2[(U(keys[U(i + 4)]) << sh) | U(keys[U(i + 5)])] += 1
+        c3[(U(keys[U(i + 6)]) << sh) | U(keys[U(i + 7)])] += 1
+        i += 8
+    while i + 2 <= hi:
         c0[(U(keys[U(i)]) << sh) | U(keys[U(i + 1)])] += 1
         i += 2
     if i < hi:
@@ -174,7 +178,7 @@ def _tally_codes(keys, lo, hi, shift, c0, c1, c2, c3):
     pair codes (shift > 0; -1)."""
     if shift == 0:
         return _tally(keys, lo, hi, c0, c1, c2, c3)
-    _tally_pairs(keys, lo, hi, shift, c0, c1)
+    _tally_pairs(keys, lo, hi, shift, c0, c1, c2, c3)
     return -1
 
 

@@ -316,6 +316,23 @@ def test_key_counts_from_pair_codes(n):
     assert level_keys.key_counts(expected, 8, False) is expected
 
 
+@pytest.mark.parametrize("lo", [0, 6])
+@pytest.mark.parametrize("hi", [1000, 1001, 1002, 1005, 1007, 1015])
+def test_pair_histogram_counts_every_pair_once(lo, hi):
+    """The compiled pair-code histogram (four sub-histograms, eight keys a step, then the
+    tail pair by pair and a lone last key) against numpy's count of keys[i] << 4 | keys[i+1],
+    a lone last key pairing with 0; skewed keys, so one code dominates."""
+    from simnet.compression import level_keys
+
+    rng = np.random.default_rng(hi + lo)
+    keys = np.minimum(rng.geometric(0.6, hi) - 1, 15).astype(np.uint8)
+    counts = np.full(256, -1, np.int64)  # (overwritten)
+    assert level_keys.histogram(keys, lo, hi, 4, counts) == -1
+    part = np.append(keys[lo:hi], np.uint8(0)) if (hi - lo) % 2 else keys[lo:hi]
+    codes = part[0::2].astype(np.int64) << 4 | part[1::2]
+    assert np.array_equal(counts, np.bincount(codes, minlength=256))
+
+
 @pytest.mark.parametrize("fmt", ["fixed", "elias", "entropy", "auto"])
 @pytest.mark.parametrize("n,d", [(8, 8), (4099, 512), (1 << 19, 512)])  # the last: entropy pairs
 def test_a_signed_zero_level_encodes_as_zero(fmt, n, d):
