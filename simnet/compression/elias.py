@@ -41,7 +41,7 @@ from .wire import (Quantized, header, header_nbytes, read_scales, scale_coeffici
                    scaled_by_decoder, scales_bytes)
 
 __all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys_of",
-           "nbytes_floor", "nbytes_of_keys"]
+           "nbytes_floor", "nbytes_of_keys", "nbytes_of_gaps", "gap_lengths"]
 
 _U = np.uint64
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
@@ -179,11 +179,25 @@ def nbytes_of_keys(keys: np.ndarray, key_counts: np.ndarray, grid: Grid, d: int)
     gap codes from bit masks, a bucket range a thread (about 0.1 ns a coordinate, a tenth
     of coding them: `auto` sizes elias this way and writes it only if it wins)."""
     _check_bucket_size(d)
-    n, nb = keys.size, -(-keys.size // d)
+    glen = gap_lengths(d)
+    gaps = _run(lambda b0, b1: K.gap_bits(keys, d, b0, b1, glen), _ranges(-(-keys.size // d), d))
+    return nbytes_of_gaps(keys.size, key_counts, grid, d, sum(gaps))
+
+
+def nbytes_of_gaps(n: int, key_counts: np.ndarray, grid: Grid, d: int, gap_bits: int) -> int:
+    """`nbytes_of_keys` given the gap codes' total length in bits (`elias_kernels.gap_bits`,
+    or as `level_keys.of_rounding` counts them while it rounds)."""
+    return _nbytes(n, -(-n // d), length_bits(d, grid),
+                   int(key_counts @ _key_bits(grid.size)) + gap_bits)
+
+
+@lru_cache(maxsize=8)
+def gap_lengths(d: int) -> np.ndarray:
+    """|ω(g)| by gap g <= min(d, 2^16) (int64, read-only; longer gaps: the kernels'
+    `omega_code`): the `glen` table of `elias_kernels.gap_bits`."""
     glen = _omega_lut(min(d, 1 << 16))[1]
-    gaps = _run(lambda b0, b1: K.gap_bits(keys, d, b0, b1, glen), _ranges(nb, d))
-    return _nbytes(n, nb, length_bits(d, grid),
-                   int(key_counts @ _key_bits(grid.size)) + sum(gaps))
+    glen.flags.writeable = False
+    return glen
 
 
 def _nbytes(n: int, nb: int, w: int, bits: int) -> int:

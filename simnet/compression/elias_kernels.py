@@ -33,7 +33,7 @@ from .bit_kernels import leading_zeros, nonzero_mask64, popcount, trailing_zeros
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND",
            "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "write_fixed", "read_fixed",
-           "decode_sections", "gap_bits"]
+           "decode_sections", "gap_bits", "bucket_gap_bits"]
 
 TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
 _SHIFT = np.uint64(64 - TABLE_BITS)
@@ -312,6 +312,24 @@ def _inner_gap_bits(m):
             + popcount(rest & ~c7) + 4 * popcount(rest & ~c15) + popcount(rest & ~c31))
 
 
+@jit.inline
+def bucket_gap_bits(keys, base, end, glen):
+    """Σ |ω(gap)| over the nonzero keys of the bucket keys[base:end] (`gap_bits`' gaps;
+    glen as there)."""
+    total = 0
+    last = -1  # the bucket's previous nonzero, relative to base
+    for at in range(base, end, 64):
+        m = _word_mask(keys, at, min(64, end - at))
+        if m == 0:
+            continue
+        rel = at - base
+        gap = rel + trailing_zeros(m) - last  # the word's first nonzero
+        total += glen[gap] if gap < glen.size else omega_code(gap)[1]
+        total += _inner_gap_bits(m)
+        last = rel + 63 - leading_zeros(m)
+    return total
+
+
 @jit.kernel
 def gap_bits(keys, d, b0, b1, glen):
     """Σ |ω(gap)| over the nonzero keys of buckets [b0, b1) (keys of the n coordinates; the
@@ -321,16 +339,5 @@ def gap_bits(keys, d, b0, b1, glen):
     n = min(keys.size, b1 * d)
     total = 0
     for b in range(b0, b1):
-        base = b * d
-        end = min(base + d, n)
-        last = -1  # the bucket's previous nonzero, relative to base
-        for at in range(base, end, 64):
-            m = _word_mask(keys, at, min(64, end - at))
-            if m == 0:
-                continue
-            rel = at - base
-            gap = rel + trailing_zeros(m) - last  # the word's first nonzero
-            total += glen[gap] if gap < glen.size else omega_code(gap)[1]
-            total += _inner_gap_bits(m)
-            last = rel + 63 - leading_zeros(m)
+        total += bucket_gap_bits(keys, b * d, min(b * d + d, n), glen)
     return total

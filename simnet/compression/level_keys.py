@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import jit, threads
+from .elias_kernels import bucket_gap_bits
 from .norm_kernels import ScaleNotFinite, scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, draw_scratch, round_from
@@ -87,28 +88,38 @@ def bucket_ranges(nb: int, d: int, parts: int) -> list[tuple[int, int]]:
 
 def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, int],
                 points: int, pairs: bool = False, keys: np.ndarray | None = None,
-                off: int = 0):
+                off: int = 0, gap_lengths: np.ndarray | None = None):
     """(scales float32 [B], keys [n], counts int64) of the flat float32 gradient x, each
     bucket scaled by its `norm` (`norm_kernels` L2 or LINF, the same bits as
     `quantize.norms_flat`) and rounded with the uniforms of stream `seed`, coordinate i with
     draw off + i (`round_kernels.quantize_rows`' levels, bit for bit): counts of the keys
     ([2G]), or with `pairs` of the pair codes (as `of_levels`). `norm_kernels.ScaleNotFinite`
     when a scale is not finite. fast: the kernels' (grid code, s). keys: where to write them
-    (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array."""
+    (`dtype_for(points)` [n], e.g. a `scratch` array), or None for a new array.
+
+    With `gap_lengths` (`elias.gap_lengths(d)`), a fourth item: the bits of the `elias`
+    format's gap codes (`elias_kernels.gap_bits` of the keys), counted a bucket at a time as
+    its keys are written, while they are in L1 (`auto` sizes elias by it)."""
     if keys is None:
         keys = np.empty(x.size, dtype_for(points))
     scales = np.empty(-(-x.size // d), np.float32)
     shift, size = code_space(points, pairs)
+    glen = np.zeros(0, np.int64) if gap_lengths is None else gap_lengths
 
     def job(b0, b1):
-        kc = np.empty(size, np.int64)
-        return round_keys(x, scales, norm, seed, off, d, *fast, b0, b1, keys, shift, kc), kc
+        kc, gaps = np.empty(size, np.int64), np.zeros(1, np.int64)
+        bad = round_keys(x, scales, norm, seed, off, d, *fast, b0, b1, keys, shift, kc, glen,
+                         gaps)
+        return bad, kc, int(gaps[0])
 
     parts = 1 if x.size < _PAR_MIN else threads.THREADS
     done = threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts))
-    if any(bad >= 0 for bad, _ in done):
+    if any(bad >= 0 for bad, _, _ in done):
         raise ScaleNotFinite(scales)
-    return scales, keys, sum(kc for _, kc in done)
+    counts = sum(kc for _, kc, _ in done)
+    if gap_lengths is None:
+        return scales, keys, counts
+    return scales, keys, counts, sum(gaps for _, _, gaps in done)
 
 
 @jit.inline
@@ -207,21 +218,26 @@ def keys_of(idx, neg, points, lo, hi, keys):
 
 
 @jit.kernel
-def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, counts):
+def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, counts, glen,
+               gaps):
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
     may be cut short; b0·d even) as `norm_kernels` and `round_kernels.quantize_rows` do
     (coordinate i with draw off + i of the stream `seed`), writing each bucket's scale to
     scales[b] (float32), each coordinate's key 2·level + sign to keys (`dtype_for`, [n]) and
     counts (int64, overwritten): of the keys ([2G]) with shift = 0, else of the pair codes
     ([2^(2·shift)]). Norms + rounding + keys + histogram in one pass, a block at a time (a
-    bucket's norm just before its rounding reads it from L1). Returns -1, or the first bucket
-    whose scale is not finite (nothing rounded from it)."""
+    bucket's norm just before its rounding reads it from L1). With glen (int64, non-empty:
+    `elias_kernels.gap_bits`' table), gaps[0] = the buckets' elias gap bits, each bucket's
+    counted once its last key is written. Returns -1, or the first bucket whose scale is not
+    finite (nothing rounded from it)."""
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs = draw_scratch()
     buf = norm_scratch(d)
     c0, c1, c2, c3 = _sub_histograms(counts.size)
     scaled = b0  # buckets [b0, scaled) have their scales
+    gapped = b0  # buckets [b0, gapped) have their gap bits counted
+    gap_total = 0
     for start in range(first, n, BLOCK):  # (BLOCK even: pairs never straddle blocks)
         m = min(BLOCK, n - start)
         scaled, bad = scale_through(x, d, norm, scaled, (start + m - 1) // d + 1, buf, scales)
@@ -229,5 +245,11 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
             return bad
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys[start:], None)
         _tally_codes(keys, start, start + m, shift, c0, c1, c2, c3)  # (levels in the grid)
+        if glen.size:
+            whole = b1 if start + m == n else (start + m) // d  # buckets keyed to the end
+            for b in range(gapped, whole):
+                gap_total += bucket_gap_bits(keys, b * d, min(b * d + d, n), glen)
+            gapped = max(gapped, whole)
     _merge(counts, c0, c1, c2, c3)
+    gaps[0] = gap_total
     return -1

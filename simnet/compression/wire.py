@@ -151,7 +151,7 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
     if fmt == "auto" and jit.enabled():
         keys, counts = elias.keys_of(q, grid, d, counts=True,
                                      pairs=entropy.pairs_for(q.numel, d, grid.size))
-        return encode_auto(keys, counts, q.scales, d, grid)
+        return encode_auto(keys, counts, q.scales, d, grid)[0]
     if fmt == "auto":  # sizes first, write only the winner; ties: fixed, then elias
         fixed_n = fixed_nbytes(q.numel, d, grid)
         el = elias.Prepared.of_quantized(q, grid, d)
@@ -164,12 +164,14 @@ def encode(q: Quantized, grid: Grid, d: int, fmt: str) -> bytes:
 
 
 def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: int,
-                grid: Grid) -> bytes:
+                grid: Grid, gap_bits: int | None = None) -> tuple[bytes, bool]:
     """`auto` from the n coordinates' keys and the counts `entropy.encode_keys` takes
     (`level_keys`; compiled kernels): the decisions of `encode`'s (ties: fixed, then elias).
-    entropy is coded first, given fixed's size as its budget; elias is sized exactly
-    (`elias.nbytes_of_keys`, without coding it) only when `elias.nbytes_floor` does not
-    already lose to entropy, and written only if it wins."""
+    entropy is coded first, given fixed's size as its budget; elias is sized exactly (from
+    `gap_bits`, its gap codes' bits, when the caller counted them, else by
+    `elias.nbytes_of_keys`, without coding it) only when `elias.nbytes_floor` does not
+    already lose to entropy, and written only if it wins. Returns (payload, whether elias's
+    exact size was needed)."""
     from . import elias, entropy, level_keys  # noqa: PLC0415 (they import this module)
 
     n = keys.size
@@ -179,15 +181,16 @@ def encode_auto(keys: np.ndarray, counts: np.ndarray, scales: torch.Tensor, d: i
     if entropy.supports(grid):
         alt = entropy.encode_keys(keys, counts, scales, grid, d, max_bytes=fixed_n - 1)
         if alt is not None and len(alt) < elias.nbytes_floor(n, key_counts, grid, d):
-            return alt  # shorter than elias can be: its exact size is not needed
-    elias_n = elias.nbytes_of_keys(keys, key_counts, grid, d)
+            return alt, False  # shorter than elias can be: its exact size is not needed
+    elias_n = (elias.nbytes_of_keys(keys, key_counts, grid, d) if gap_bits is None
+               else elias.nbytes_of_gaps(n, key_counts, grid, d, gap_bits))
     if alt is not None and len(alt) < elias_n:
-        return alt
+        return alt, True
     if elias_n < fixed_n:
-        return elias.Prepared.of_keys(keys, scales, grid, d).payload()
+        return elias.Prepared.of_keys(keys, scales, grid, d).payload(), True
     idx = torch.from_numpy((keys >> 1).astype(np.int32)).to(grid.index_dtype)
     neg = torch.from_numpy((keys & 1).astype(np.bool_))
-    return _encode_fixed(Quantized(scales, idx, neg, n), grid, d)
+    return _encode_fixed(Quantized(scales, idx, neg, n), grid, d), True
 
 
 def read_scales(payload: bytes, numel: int, d: int) -> np.ndarray:

@@ -204,3 +204,45 @@ def test_fused_encoders_report_a_non_finite_scale_one_way(encoding):
         on_path(True, calls[encoding])
     assert caught.value.scales.size == -(-x.numel() // 512)
     assert not caught.value.scales[bucket] < float("inf")
+
+
+@pytest.mark.parametrize("off", [0, 5])
+@pytest.mark.parametrize("n,d,density", [(1, 1, 1.0), (5000, 1, 0.3), (20_001, 7, 0.5),
+                                         (70_001, 512, 0.2), (70_001, 1000, 1.0),
+                                         (100_003, 3000, 0.01), (300_000, 100_000, 1e-4)])
+def test_rounding_counts_elias_gap_bits(monkeypatch, off, n, d, density):
+    """`of_rounding` with `gap_lengths` counts elias's gap bits a bucket at a time as it
+    rounds (buckets longer than a block, gaps past the table, a short last bucket, bucket
+    ranges on threads): the total `elias_kernels.gap_bits` finds in the keys it wrote."""
+    monkeypatch.setattr(level_keys, "_PAR_MIN", 1000)
+    c = compression.get("qsgd", bucket_size=d, encoding="auto", bits=4)
+    flat = gradient(n, n + d, density, cube=True).numpy()
+    fast, glen = c._kernel_grid(), elias.gap_lengths(d)
+    scales, keys, counts, gaps = level_keys.of_rounding(flat, norm_kernels.L2, 9, d, fast,
+                                                         c.grid.size, off=off, gap_lengths=glen)
+    assert gaps == elias.K.gap_bits(keys, d, 0, scales.size, glen)
+    plain = level_keys.of_rounding(flat, norm_kernels.L2, 9, d, fast, c.grid.size, off=off)
+    assert len(plain) == 3 and (plain[1] == keys).all() and (plain[2] == counts).all()
+
+
+@pytest.mark.parametrize("method,density,sizes_elias", [("qsgd", 1.0, True),
+                                                        ("qsgd", 0.05, True),
+                                                        ("qsgdinf", 1.0, False)])
+def test_auto_counts_gaps_while_rounding_when_the_last_payload_needed_them(
+        monkeypatch, method, density, sizes_elias):
+    """`auto` counts elias's gap bits while rounding once a payload needed elias's exact
+    size (a speed hint): the next payloads are the same bytes as a fresh compressor's (the
+    oracle's), and no longer size elias in a pass of their own."""
+    n, d = 200_001, 512
+    c = compression.get(method, bucket_size=d, encoding="auto", bits=4)
+    x = gradient(n, 7, density, cube=False)
+    first = on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(3)))
+    assert c._auto_sizes_elias == sizes_elias
+    if sizes_elias:
+        monkeypatch.setattr(elias, "nbytes_of_keys",
+                            lambda *a: pytest.fail("elias sized in a pass of its own"))
+    for seed in (3, 4):
+        got = on_path(True, lambda: c.encode(x, torch.Generator().manual_seed(seed)))
+        fresh = compression.get(method, bucket_size=d, encoding="auto", bits=4)
+        assert got == on_path(False, lambda: fresh.encode(x, torch.Generator().manual_seed(seed)))
+    assert got != first  # (seed 4: other draws)
