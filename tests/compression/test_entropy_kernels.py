@@ -457,6 +457,17 @@ def decode_lanes_both(c, payload: bytes, n: int):
     return run(True), run(False)
 
 
+def paired_cases(monkeypatch, threads: int, levels: int, n: int, d: int) -> list:
+    """(compressor, quantized gradient) of each method whose grid codes pairs at this n and
+    d, under `chunked` with pair mode forced; at least two methods must."""
+    chunked(monkeypatch, threads, pairs=True)
+    cases = [quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
+             for method in METHODS]
+    cases = [(c, q) for c, q in cases if entropy.pairs_for(n, d, c.grid.size)]  # (G <= 8)
+    assert len(cases) >= 2
+    return cases
+
+
 def test_pair_symbol_split_is_exact():
     """The vector decoder splits a pair's symbol s = a·first + second as first =
     trunc((s + 0.5)·fl(1/a)) in float32: exact for every a = 2G - 1 of a pair grid (G <= 8)
@@ -475,18 +486,11 @@ def test_pair_symbol_split_is_exact():
 def test_vector_lanes_decode_as_the_scalar_kernel(monkeypatch, threads, levels, n, d):
     """Pair mode at d >= 32, several chunks on threads, lanes that fill no whole group of
     16, short last steps, odd n: the same levels and scaled values as the scalar kernel."""
-    chunked(monkeypatch, threads, pairs=True)
-    paired = 0
-    for method in METHODS:
-        c, q = quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
-        if not entropy.pairs_for(n, d, c.grid.size):  # (a grid of more than 8 points)
-            continue
-        paired += 1
+    for c, q in paired_cases(monkeypatch, threads, levels, n, d):
         payload = entropy.encode(q, c.grid, d)
         vector, scalar = decode_lanes_both(c, payload, n)
         assert vector[0] == "ok"
         assert_same_decode(vector, scalar)
-    assert paired >= 2
 
 
 @needs_vector_lanes
@@ -558,13 +562,7 @@ def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, threads, levels, 
     groups that straddle no step), short last steps, odd n's lone coordinate: the same
     bytes as the scalar kernel, which decode to the quantized levels; and the same None
     decisions under a max_bytes just below, at and above the payload's size."""
-    chunked(monkeypatch, threads, pairs=True)
-    paired = 0
-    for method in METHODS:
-        c, q = quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
-        if not entropy.pairs_for(n, d, c.grid.size):  # (a grid of more than 8 points)
-            continue
-        paired += 1
+    for c, q in paired_cases(monkeypatch, threads, levels, n, d):
         vector, scalar = encode_lanes_both(c, q)
         assert vector == scalar
         _, coeff = entropy.decode(vector, n, d, c.grid)
@@ -573,4 +571,3 @@ def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, threads, levels, 
         for mb in (len(vector) - 1, len(vector), len(vector) * 9 // 10):
             got, want = encode_lanes_both(c, q, mb)
             assert got == want and (got is None) == (mb < len(vector))
-    assert paired >= 2
