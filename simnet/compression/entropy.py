@@ -53,9 +53,7 @@ __all__ = ["encode", "encode_keys", "decode", "decode_scaled", "supports", "chec
            "lanes_for", "chunks_for", "model_nbytes", "pairs_for", "alphabet",
            "code_symbols"]
 
-SB = 15
-M = 1 << SB
-L = 1 << 16
+SB, M, L = entropy_kernels.SB, entropy_kernels.M, entropy_kernels.L  # the format's constants
 MAX_POINTS = 2048
 STEPS = 8192
 VECTOR_LANES = True  # the compiled coders' vector paths where the host has them (tests switch)
@@ -309,9 +307,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
             return None
     per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
     if pairs and keys.dtype == np.uint8 and VECTOR_LANES and lane_vectors.FAST:
-        # 16 lanes a step in vector registers; by code f | first slot << 16, 256 entries
-        fc = np.zeros(256, np.uint32)
-        fc[:ftab.size] = ftab | ctab << 16
+        fc = _lane_table(ftab, ctab)  # 16 lanes a step in vector registers
 
         def kernel(part, x, words):
             return entropy_kernels.encode_pairs_vector(part, shift, fc, x, words, limit)
@@ -345,6 +341,14 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
                     + [buf[buf.size - got:] for buf, got in zip(bufs, sizes)])
 
 
+def _lane_table(freq: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The vector paths' table (`lane_vectors._lookup256`): uint32 [256], entry i the
+    frequency | first slot << 16 of pair code or symbol i (zero past the given ones)."""
+    table = np.zeros(256, np.uint32)
+    table[:freq.size] = freq | first.astype(np.int64) << 16
+    return table
+
+
 @lru_cache(maxsize=16)
 def _kernel_values(grid: Grid, pairs: bool) -> np.ndarray:
     """The decoder kernel's signed levels (float32, read-only: cached) by symbol: its
@@ -371,8 +375,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     if pairs and d >= 32 and VECTOR_LANES and lane_vectors.FAST:
         # 16 lanes a step in vector registers: the tables as `decode_pairs_vector` reads them
         symtab = np.append(symtab, np.zeros(3, np.uint8))
-        fc = np.zeros(256, np.uint32)  # by symbol (< 225), f | first slot << 16
-        fc[:freq.size] = freq | cs.astype(np.int64) << 16
+        fc = _lane_table(freq, cs)  # by symbol (< 225)
         a = 2 * grid.size - 1  # symbols of one coordinate (<= 15)
         vals = np.zeros(16, np.float32)
         vals[:a] = _symbol_values(grid)
