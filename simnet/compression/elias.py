@@ -33,7 +33,7 @@ import torch
 
 from . import elias_fused as fused
 from . import elias_kernels as K
-from . import jit, level_keys, scratch, threads
+from . import elias_vectors, jit, level_keys, scratch, threads
 from .coding import OMEGA_MAX, BitReader, omega_encode, omega_length, omega_read, write_fields
 from .norm_kernels import ScaleNotFinite
 from .quantize import Grid
@@ -44,6 +44,7 @@ __all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys
            "nbytes_floor", "nbytes_of_keys", "nbytes_of_gaps", "gap_lengths"]
 
 _U = np.uint64
+VECTOR_LANES = True  # the encoder's vector step on dense blocks, where the host has it (tests switch)
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
 
 
@@ -262,6 +263,11 @@ def _enc_tables(d: int, g: int):
     return ftab.reshape(-1), lb, lcap, gtab, ltab
 
 
+def _vector() -> bool:
+    """Whether the encoders code dense blocks in vector registers (`elias_vectors`)."""
+    return VECTOR_LANES and elias_vectors.FAST
+
+
 def _check_kernel(err: int) -> None:
     if err:
         raise RuntimeError(f"elias kernel: internal error {err} (a code buffer was sized "
@@ -353,7 +359,8 @@ class _KernelCodes:
         self.streams = _range_streams(d, grid.size, self.ranges, owner=self)
         tables = _enc_tables(d, grid.size)
         for got in _run_indexed(lambda i, b0, b1: fused.code_rows(
-                keys, d, b0, b1, *tables, self.streams[i], self.bits), self.ranges):
+                keys, d, b0, b1, *tables, self.streams[i], self.bits, _vector()),
+                self.ranges):
             if got < 0:
                 _check_kernel(-got)
         self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
@@ -380,7 +387,8 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     ranges = _coding_ranges(nb, d)
     streams = _range_streams(d, grid.size, ranges)
     got = _run_indexed(lambda i, b0, b1: fused.encode_rows(
-        x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i], bits), ranges)
+        x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i], bits, _vector()),
+        ranges)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:

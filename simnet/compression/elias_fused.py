@@ -20,6 +20,7 @@ import numpy as np
 
 from . import elias_kernels as K
 from . import jit
+from .elias_vectors import LANES, RARE, code64
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, draw_scratch, round_from
@@ -108,13 +109,41 @@ def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc
 
 
 @jit.inline
-def _code_block(keys, base, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, ltab, words,
-                sec_bits, acc, nacc, wi, last, opened):
+def _code_vector(keys, base, a, e, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
+    """`_code` of every coordinate a, a + 1, ..., e - 1 (one bucket's piece), LANES a call
+    by `elias_vectors.code64` (its pending bits carried at the top of a 32-bit word, not
+    at the bottom of acc); the calls it declines (long codes) by `_code`. The same bits.
+    Returns (acc, nacc, wi, last)."""
+    carry = np.int64((acc << np.uint64(32 - nacc)) & _M32)
+    at = words.ctypes.data
+    k = a
+    while k < e:
+        valid = min(LANES, e - k)
+        r = code64(keys, k - base, valid, last - k, at + 4 * wi, carry, nacc)
+        if r & RARE:
+            acc = np.uint64(carry) >> np.uint64(32 - nacc)
+            acc, nacc, wi, last = _code(keys, base, None, valid, k, last, ftab, lb, lcol,
+                                        words, wi, acc, nacc, gtab, ltab)
+            carry = np.int64((acc << np.uint64(32 - nacc)) & _M32)
+        else:
+            wi += r & 255
+            nacc = (r >> 8) & 31
+            carry = (r >> 32) & 0xFFFFFFFF
+            high = (r >> 14) & 127  # the last nonzero's position - k + 1, or 0
+            last = k + high - 1 if high else last
+        k += LANES
+    return np.uint64(carry) >> np.uint64(32 - nacc), nacc, wi, last
+
+
+@jit.inline
+def _code_block(keys, base, start, m, n, d, sparse, vector, todo, ftab, lb, lcol, gtab, ltab,
+                words, sec_bits, acc, nacc, wi, last, opened):
     """Code coordinates [start, start + m) (keys[k - base], as `_code`), a bucket's piece at
     a time: a sparse block lists each piece's nonzeros first (branch-free) and codes only
-    them, a dense one codes every coordinate (a zero's table entry is empty). A bucket
-    completed here gets its section length in sec_bits and resets `last`. Returns (acc,
-    nacc, wi, last, opened, ok); ok False if words could overflow (nothing written)."""
+    them, a dense one codes every coordinate (a zero's table entry is empty), in vector
+    registers if `vector` (`_code_vector`). A bucket completed here gets its section length
+    in sec_bits and resets `last`. Returns (acc, nacc, wi, last, opened, ok); ok False if
+    words could overflow (nothing written)."""
     a = start
     while a < start + m:
         b = a // d
@@ -128,6 +157,9 @@ def _code_block(keys, base, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, 
                 count += keys[np.uint64(k - base)] != 0
             acc, nacc, wi, last = _code(keys, base, todo, count, a, last, ftab, lb, lcol,
                                         words, wi, acc, nacc, gtab, ltab)
+        elif vector:
+            acc, nacc, wi, last = _code_vector(keys, base, a, e, last, ftab, lb, lcol, words,
+                                               wi, acc, nacc, gtab, ltab)
         else:
             acc, nacc, wi, last = _code(keys, base, None, e - a, a, last, ftab, lb, lcol,
                                         words, wi, acc, nacc, gtab, ltab)
@@ -158,7 +190,7 @@ def _flush(words, wi, acc, nacc):
 
 @jit.kernel
 def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
-                words, sec_bits):
+                words, sec_bits, vector):
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
     may be cut short) as `norm_kernels` (`norm`: L2 or LINF; bucket b's scale to scales[b],
     float32) and `round_kernels.quantize_rows` do (coordinate i with draw off + i of the
@@ -168,7 +200,8 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
     Tables as in `elias.py`'s `_enc_tables`; the rounding yields levels inside the grid.
 
     A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
-    only them; in a denser one every coordinate is coded (no list: faster there). Returns the
+    only them; in a denser one every coordinate is coded (no list: faster there), in vector
+    registers if `vector` (only where `elias_vectors.FAST`; the same bits). Returns the
     range's bits (its last word zero-padded), -ERR_SCALE at the first bucket whose scale is
     not finite (nothing rounded from it), or -ERR_OVERFLOW if words is too small (an
     internal error: callers size it by the largest section)."""
@@ -193,19 +226,19 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys, None)
         count = _nonzeros(keys, m)
         acc, nacc, wi, last, opened, ok = _code_block(
-            keys, start, start, m, n, d, 2 * count < m, todo, ftab, lb, lcol, gtab, ltab,
-            words, sec_bits, acc, nacc, wi, last, opened)
+            keys, start, start, m, n, d, 2 * count < m, vector, todo, ftab, lb, lcol, gtab,
+            ltab, words, sec_bits, acc, nacc, wi, last, opened)
         if not ok:
             return -K.ERR_OVERFLOW
     return _flush(words, wi, acc, nacc)
 
 
 @jit.kernel
-def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits):
+def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits, vector):
     """`encode_rows` from the keys 2·level + sign of the n coordinates (`level_keys`, inside
     the grid; the last bucket may be cut short) instead of a gradient: the code sections of
-    buckets [b0, b1) into words, their lengths into sec_bits. Returns the range's bits, or
-    -ERR_OVERFLOW if words is too small."""
+    buckets [b0, b1) into words, their lengths into sec_bits (`vector` as there). Returns
+    the range's bits, or -ERR_OVERFLOW if words is too small."""
     n = min(keys.size, b1 * d)
     first = b0 * d
     todo = np.empty(BLOCK, np.int64)
@@ -220,8 +253,8 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits):
         m = min(BLOCK, n - start)
         at = 32 * wi + nacc
         acc, nacc, wi, last, opened, ok = _code_block(
-            keys, 0, start, m, n, d, sparse, todo, ftab, lb, lcol, gtab, ltab, words,
-            sec_bits, acc, nacc, wi, last, opened)
+            keys, 0, start, m, n, d, sparse, vector, todo, ftab, lb, lcol, gtab, ltab,
+            words, sec_bits, acc, nacc, wi, last, opened)
         if not ok:
             return -K.ERR_OVERFLOW
         # the next block's walk, by this one's density (neighbours are alike; either walk is

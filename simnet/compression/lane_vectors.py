@@ -22,9 +22,9 @@ two coordinates' symbols by float32 arithmetic), not from two more gathers; with
 decoder step was no faster than the scalar loop. Only the decoder's slot -> symbol table
 (2^15 entries) is gathered.
 
-Where this runs: `FAST`, when the host has AVX-512 F, BW and VBMI2. Elsewhere LLVM would
-emulate the masked operations element by element, slower than the scalar loop, so callers
-take that instead. Both give the same bytes and values: the same integer and float32
+Where this runs: `FAST`, when the host has AVX-512 F, BW and VBMI2 (and SIMNET_VECTOR is
+not 0 in the environment). Elsewhere LLVM would emulate the masked operations element by
+element, slower than the scalar loop, so callers take that instead. Both give the same bytes and values: the same integer and float32
 operations in the same order.
 
 Arguments are raw addresses (`arr.ctypes.data` plus a byte offset); the caller checks every
@@ -33,6 +33,8 @@ but their own state, store nothing but that state unchanged, and take no word.
 """
 
 from __future__ import annotations
+
+import os
 
 from . import jit
 
@@ -48,7 +50,8 @@ if jit.numba is not None:
     from numba.extending import intrinsic
 
     _features = llvm.get_host_cpu_features()
-    FAST = all(_features.get(f, False) for f in ("avx512f", "avx512bw", "avx512vbmi2"))
+    FAST = (all(_features.get(f, False) for f in ("avx512f", "avx512bw", "avx512vbmi2"))
+            and os.environ.get("SIMNET_VECTOR", "1") != "0")
 
     N = 16
     I1, I8, I16, I32, I64 = (ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32),

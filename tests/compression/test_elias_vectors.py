@@ -1,0 +1,161 @@
+"""The `elias` encoder's vector step (`elias_vectors.code64`, used by `elias_fused` on dense
+blocks) against the scalar coder: the same words and section lengths from every key array,
+including the calls it must decline (long triples, gaps or levels >= 2^16, long groups);
+and its arithmetic ω against `coding.omega_encode`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from simnet import compression
+from simnet.compression import elias, elias_fused, elias_vectors, jit, level_keys
+from simnet.compression.coding import omega_encode
+
+needs_vector_step = pytest.mark.skipif(
+    jit.numba is None or not elias_vectors.FAST,
+    reason="host lacks AVX-512 F/BW/CD/VBMI2: the vector step never runs")
+
+
+def test_arithmetic_omega_is_the_omega_code():
+    """ω(v) = ω(b - 1) without its final 0, v's b bits, a 0 (b = bit length of v >= 2), as
+    the vector step computes it from `prefix_table`, for every 1 <= v < 2^16."""
+    v = np.arange(1, 1 << 16, dtype=np.int64)
+    bits = np.floor(np.log2(v)).astype(np.int64) + 1
+    entry = np.array(elias_vectors.prefix_table(), np.int64)[bits - 1]
+    length = (entry & 255) + bits
+    code = np.where(v > 1, ((entry >> 8) << bits | v) << 1, 0)
+    want_code, want_length = omega_encode(v)
+    np.testing.assert_array_equal(length, want_length)
+    np.testing.assert_array_equal(code, want_code.astype(np.int64))
+
+
+def code_both(keys: np.ndarray, d: int, points: int):
+    """(words, section bits, total bits) of `code_rows` over all buckets, vector step on and
+    off (the same kernel, one flag)."""
+    nb = -(-keys.size // d)
+    tables = elias._enc_tables(d, points)
+    most = elias._longest_section(d, points)
+    out = []
+    for vector in (True, False):
+        words = np.zeros(nb * most // 32 + 3 * elias_fused.BLOCK + 1, np.uint32)
+        bits = np.empty(nb, np.int64)
+        total = elias_fused.code_rows(keys, d, 0, nb, *tables, words, bits, vector)
+        assert total >= 0
+        out.append((words[:-(-total // 32)], bits, total))
+    return out
+
+
+def random_keys(rng, n: int, points: int, density: float, top: int | None = None):
+    """Keys 2·level + sign of n coordinates: nonzero with probability `density`, levels
+    uniform in [1, top or points - 1]."""
+    top = top or points - 1
+    level = rng.integers(1, top + 1, n) * (rng.random(n) < density)
+    keys = 2 * level + (rng.random(n) < 0.5) * (level > 0)
+    return keys.astype(level_keys.dtype_for(points))
+
+
+@needs_vector_step
+@pytest.mark.parametrize("points", [2, 8, 128, 4096, 40_000])
+@pytest.mark.parametrize("d", [1, 7, 63, 64, 65, 100, 512, 1000])
+@pytest.mark.parametrize("density", [0.6, 0.9, 1.0])
+def test_vector_step_codes_as_the_scalar_coder(points, d, density):
+    """Dense blocks (where the vector step runs), pieces of any length (d not a multiple
+    of 16 or 64), short last buckets, uint8/16/32 keys; with 4096 and 40,000 points, many
+    triples are longer than 32 bits or a group longer than 449 bits: declined calls."""
+    rng = np.random.default_rng(points + d)
+    for n in (d * 3 + 5, 5000):
+        keys = random_keys(rng, n, points, density)
+        (wv, bv, tv), (ws, bs, ts) = code_both(keys, d, points)
+        assert tv == ts
+        np.testing.assert_array_equal(bv, bs)
+        np.testing.assert_array_equal(wv, ws)
+
+
+@needs_vector_step
+def test_vector_step_codes_short_triples_and_declines_long_ones():
+    """Called directly: 64 dense keys of small levels are coded (not declined), their words
+    as the scalar coder's; a level of 2^16, or a triple of 37 bits (gap 64, level 2^15:
+    13 + 1 + 23 bits), makes it decline the call."""
+    import numba
+
+    @numba.njit
+    def call(keys, words):
+        return elias_vectors.code64(keys, 0, keys.size, -1, words.ctypes.data, 0, 0)
+
+    keys = random_keys(np.random.default_rng(0), 64, 8, 1.0)
+    words = np.zeros(64, np.uint32)
+    r = call(keys, words)
+    assert not r & elias_vectors.RARE
+    stored, nacc = r & 255, (r >> 8) & 31
+    (ws, _, total), _ = code_both(keys, 64, 8)
+    assert 32 * stored + nacc == total
+    np.testing.assert_array_equal(words[:stored], ws[:stored])
+    assert (r >> 14) & 127 == 64  # the last nonzero's position + 1
+    wide = keys.astype(np.uint32)
+    wide[5] = 2 * (1 << 16)
+    assert call(wide, words) & elias_vectors.RARE
+    long = np.zeros(64, np.uint32)
+    long[63] = 2 * (1 << 15)
+    assert call(long, words) & elias_vectors.RARE
+    long[63] = 2 * (1 << 14)  # 13 + 1 + 22 = 36 bits: still declined
+    assert call(long, words) & elias_vectors.RARE
+    long[63] = 2 * 1000  # 13 + 1 + 17 = 31 bits: coded
+    assert not call(long, words) & elias_vectors.RARE
+
+
+@needs_vector_step
+def test_vector_step_declines_gaps_beyond_its_table():
+    """A bucket of 100,000 coordinates whose first 70,000 are zero, then dense: the first
+    gap (70,001) is >= 2^16, so that call goes to the scalar coder; so is a level >= 2^16
+    (a grid of 70,000 points)."""
+    d = 100_000
+    keys = np.zeros(2 * d, np.uint32)
+    rng = np.random.default_rng(1)
+    keys[70_000:d] = random_keys(rng, d - 70_000, 8, 0.95)
+    keys[d:] = random_keys(rng, d, 8, 0.95)
+    for points, k in ((8, keys), (70_000, np.where(keys > 0, keys + 2 * 66_000, 0))):
+        (wv, bv, tv), (ws, bs, ts) = code_both(k.astype(np.uint32), d, points)
+        assert tv == ts
+        np.testing.assert_array_equal(bv, bs)
+        np.testing.assert_array_equal(wv, ws)
+
+
+@needs_vector_step
+@pytest.mark.parametrize("method", ["qsgd", "qsgdinf", "nuqsgd"])
+@pytest.mark.parametrize("bits,d", [(3, 512), (4, 512), (4, 37), (7, 1000)])
+def test_fused_encoder_gives_the_same_payload_with_the_vector_step(monkeypatch, method, bits,
+                                                                   d):
+    """`Compressor.encode` (rounding fused with coding), on threads: the same payload with
+    the vector step on and off; a gradient with sparse and dense stretches."""
+    x = torch.randn(300_001, generator=torch.Generator().manual_seed(bits))
+    x[50_000:120_000] *= (torch.rand(70_000) < 0.05)  # a sparse stretch amid dense ones
+    c = compression.get(method, bits=bits, bucket_size=d, encoding="elias")
+    payloads = []
+    for vector in (True, False):
+        monkeypatch.setattr(elias, "VECTOR_LANES", vector)
+        payloads.append(c.encode(x, torch.Generator().manual_seed(7)))
+    assert payloads[0] == payloads[1]
+
+
+def test_encoders_compile_and_agree_without_the_vector_step(tmp_path):
+    """SIMNET_VECTOR=0 (as on a host without AVX-512): the kernels compile afresh (a cache
+    of their own) with `code64` declining every call, and give the same payload."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch\n"
+              "from simnet import compression\n"
+              "from simnet.compression import elias_vectors, lane_vectors\n"
+              "assert not elias_vectors.FAST and not lane_vectors.FAST\n"
+              "x = torch.randn(100_003, generator=torch.Generator().manual_seed(3))\n"
+              "c = compression.get('qsgdinf', bits=4, bucket_size=512, encoding='elias')\n"
+              "sys.stdout.buffer.write(c.encode(x, torch.Generator().manual_seed(7)))\n")
+    env = {**__import__("os").environ, "SIMNET_VECTOR": "0",
+           "NUMBA_CACHE_DIR": str(tmp_path)}
+    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         check=True, timeout=600).stdout
+    x = torch.randn(100_003, generator=torch.Generator().manual_seed(3))
+    c = compression.get("qsgdinf", bits=4, bucket_size=512, encoding="elias")
+    assert got == c.encode(x, torch.Generator().manual_seed(7))
