@@ -112,22 +112,34 @@ def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc
 
 
 @jit.inline
+def _to_carry(acc, nacc):
+    """The accumulator's nacc < 32 pending bits (its lowest) at the top of a 32-bit word, 0
+    below them: `elias_vectors.code64`'s carry."""
+    return np.int64((acc << np.uint64(32 - nacc)) & _M32)
+
+
+@jit.inline
+def _from_carry(carry, nacc):
+    """`_to_carry` undone: the pending bits as the accumulator's lowest."""
+    return np.uint64(carry) >> np.uint64(32 - nacc)
+
+
+@jit.inline
 def _code_vector(keys, base, a, e, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
     """`_code` of every coordinate a, a + 1, ..., e - 1 (one bucket's piece), LANES a call
     by `elias_vectors.code64` (its pending bits carried at the top of a 32-bit word, not
     at the bottom of acc); the calls it declines (long codes) by `_code`. The same bits.
     Returns (acc, nacc, wi, last)."""
-    carry = np.int64((acc << np.uint64(32 - nacc)) & _M32)
+    carry = _to_carry(acc, nacc)
     at = words.ctypes.data
     k = a
     while k < e:
         valid = min(LANES, e - k)
         r = code64(keys, k - base, valid, last - k, at + 4 * wi, carry, nacc)
         if r & RARE:
-            acc = np.uint64(carry) >> np.uint64(32 - nacc)
             acc, nacc, wi, last = _code(keys, base, None, valid, k, last, ftab, lb, lcol,
-                                        words, wi, acc, nacc, gtab, ltab)
-            carry = np.int64((acc << np.uint64(32 - nacc)) & _M32)
+                                        words, wi, _from_carry(carry, nacc), nacc, gtab, ltab)
+            carry = _to_carry(acc, nacc)
         else:
             wi += r & 255
             nacc = (r >> 8) & 31
@@ -135,7 +147,7 @@ def _code_vector(keys, base, a, e, last, ftab, lb, lcol, words, wi, acc, nacc, g
             high = (r >> 14) & 127  # the last nonzero's position - k + 1, or 0
             last = k + high - 1 if high else last
         k += LANES
-    return np.uint64(carry) >> np.uint64(32 - nacc), nacc, wi, last
+    return _from_carry(carry, nacc), nacc, wi, last
 
 
 @jit.inline

@@ -172,9 +172,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         carry = builder.extract_element(_permute(builder, shifted, _splat(builder, full)), _i32(0))
         bswap = _fn(builder, f"llvm.bswap.v{N}i32", _vec(I32), [_vec(I32)])
         store = builder.and_(_below(builder, full), _splat(builder, builder.not_(skip)))
-        fn = _fn(builder, f"llvm.masked.store.v{N}i32.p0", ir.VoidType(),
-                 [_vec(I32), LV.PTR, I32, _vec(I1)])
-        builder.call(fn, [builder.call(bswap, [shifted]), LV._addr(builder, out), _i32(1), store])
+        LV._masked_store(builder, builder.call(bswap, [shifted]), LV._addr(builder, out), store)
         return full, carry, builder.and_(total, _i32(31))
 
     @intrinsic
@@ -196,8 +194,6 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
             array, at, valid, last, out, carry, nacc = args
             data = context.make_array(signature.args[0])(context, builder, array).data
             kt = data.type.pointee
-            load = _fn(builder, f"llvm.masked.load.v{N}i{kt.width}.p0", _vec(kt),
-                       [LV.PTR, I32, _vec(I1), _vec(kt)])
             valid, last = builder.trunc(valid, I32), builder.trunc(last, I32)
             groups = []
             for g in range(GROUPS):
@@ -205,8 +201,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
                 left = builder.select(builder.icmp_signed("<", left, _i32(0)), _i32(0), left)
                 ptr = builder.bitcast(builder.gep(data, [builder.add(at, ir.Constant(I64, 16 * g))]),
                                       LV.PTR)
-                keys = builder.call(load, [ptr, _i32(1), _below(builder, left),
-                                           ir.Constant(_vec(kt), None)])
+                keys = LV._masked_load(builder, kt, ptr, _below(builder, left))
                 keys = builder.zext(keys, _vec(I32)) if kt.width < 32 else keys
                 groups.append(_group(builder, keys, left, last))
                 # the next group's `last`: this one's highest nonzero, or the same, - 16

@@ -97,6 +97,13 @@ if jit.numba is not None:
         return builder.call(fn, [ptrs, ir.Constant(I32, 1 if step else _SIZE[_name(elt)]), mask,
                                  ir.Constant(_vec(elt, n), None)])
 
+    def _masked_load(builder, elt, ptr, mask):
+        """<n x elt> from ptr where mask[j] (n = mask's lanes), else 0; nothing read there."""
+        n = mask.type.count
+        fn = _fn(builder, f"llvm.masked.load.v{n}i{elt.width}.p0", _vec(elt, n),
+                 [PTR, I32, _vec(I1, n), _vec(elt, n)])
+        return builder.call(fn, [ptr, ir.Constant(I32, 1), mask, ir.Constant(_vec(elt, n), None)])
+
     def _masked_store(builder, value, ptr, mask):
         n, elt = value.type.count, value.type.element
         fn = _fn(builder, f"llvm.masked.store.v{n}{_name(elt)}.p0", ir.VoidType(),
@@ -246,10 +253,7 @@ if jit.numba is not None:
             xp, kp, fcp = [_addr(builder, p) for p in (xp, kp, fcp)]
             ok = _below(builder, builder.trunc(valid, I32))
             twice = builder.trunc(builder.shl(valid, valid.type(1)), I32)
-            load = _fn(builder, f"llvm.masked.load.v{2 * N}i8.p0", _vec(I8, 2 * N),
-                       [PTR, I32, _vec(I1, 2 * N), _vec(I8, 2 * N)])
-            kv = builder.call(load, [kp, ir.Constant(I32, 1), _below(builder, twice, 2 * N),
-                                     ir.Constant(_vec(I8, 2 * N), None)])
+            kv = _masked_load(builder, I8, kp, _below(builder, twice, 2 * N))
             undef = ir.Constant(_vec(I8, 2 * N), ir.Undefined)
             k0, k1 = [builder.zext(builder.shuffle_vector(kv, undef, ir.Constant(
                 _vec(I32), list(range(parity, 2 * N, 2)))), _vec(I32)) for parity in (0, 1)]
