@@ -44,7 +44,7 @@ __all__ = ["encode", "decode", "decode_scaled", "Prepared", "length_bits", "keys
            "nbytes_floor", "nbytes_of_keys", "nbytes_of_gaps", "gap_lengths"]
 
 _U = np.uint64
-VECTOR_LANES = True  # the encoder's vector step on dense blocks, where the host has it (tests switch)
+VECTOR_LANES = True  # the encoders' vector step, where the host has it (tests switch it off)
 _TB = 18  # fast-path table: every omega code of <= 18 bits (values 1..2047)
 
 
@@ -263,9 +263,15 @@ def _enc_tables(d: int, g: int):
     return ftab.reshape(-1), lb, lcap, gtab, ltab
 
 
-def _vector() -> bool:
-    """Whether the encoders code dense blocks in vector registers (`elias_vectors`)."""
-    return VECTOR_LANES and elias_vectors.FAST
+def _coded(kernel, *args) -> int:
+    """kernel(*args, vector): `elias_fused.encode_rows` or `code_rows` with the vector step
+    where the host has it, and again without it if it declined a code (a level or gap >=
+    2^16, a triple longer than 32 bits: rare; the scalar coder codes everything)."""
+    if VECTOR_LANES and elias_vectors.FAST:
+        got = kernel(*args, True)
+        if got != fused.DECLINED:
+            return got
+    return kernel(*args, False)
 
 
 def _check_kernel(err: int) -> None:
@@ -358,8 +364,8 @@ class _KernelCodes:
         self.bits = np.empty(nb, np.int64)
         self.streams = _range_streams(d, grid.size, self.ranges, owner=self)
         tables = _enc_tables(d, grid.size)
-        for got in _run_indexed(lambda i, b0, b1: fused.code_rows(
-                keys, d, b0, b1, *tables, self.streams[i], self.bits, _vector()),
+        for got in _run_indexed(lambda i, b0, b1: _coded(
+                fused.code_rows, keys, d, b0, b1, *tables, self.streams[i], self.bits),
                 self.ranges):
             if got < 0:
                 _check_kernel(-got)
@@ -386,9 +392,9 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     scales, bits = np.empty(nb, np.float32), np.empty(nb, np.int64)
     ranges = _coding_ranges(nb, d)
     streams = _range_streams(d, grid.size, ranges)
-    got = _run_indexed(lambda i, b0, b1: fused.encode_rows(
-        x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i], bits, _vector()),
-        ranges)
+    got = _run_indexed(lambda i, b0, b1: _coded(
+        fused.encode_rows, x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i],
+        bits), ranges)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:

@@ -10,9 +10,11 @@ loop (`_code_block`):
   those of `quantize` -> `elias.encode` (the same uniforms, the same tables, the same layout);
 - `code_rows`, from level keys (`level_keys`: `elias.encode` of given levels, and `auto`
   when elias wins).
-Dense blocks are coded 64 coordinates a call in vector registers where the host has AVX-512
-(`elias_vectors`, the same bits; one process, 1 M dense coordinates: 1.2-1.4x faster
-encodes), sparse ones from a list of their nonzeros.
+Where the host has AVX-512, the nonzeros are listed and coded 64 a call in vector registers
+(`elias_vectors`, the same bits; one process, 1 M coordinates, one thread: encodes 1.2-1.7x
+faster than the scalar coder); a range it declines (a code too long for it) is coded again
+without it. The scalar coder lists a sparse block's nonzeros first, and codes every
+coordinate of a dense one.
 
 Units: bit offsets (`bit0`, `nbits`) into code streams, byte offsets (`c`) into buffers.
 """
@@ -23,15 +25,17 @@ import numpy as np
 
 from . import elias_kernels as K
 from . import jit
-from .elias_vectors import LANES, RARE, code64
+from .elias_vectors import LANES, RARE, code_listed64, list64
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, draw_scratch, round_from
 
-__all__ = ["BLOCK", "encode_rows", "code_rows", "splice"]
+__all__ = ["BLOCK", "encode_rows", "code_rows", "splice", "OVERFLOW", "DECLINED"]
 
 
 _M32 = np.uint64(0xFFFFFFFF)
+OVERFLOW = -K.ERR_OVERFLOW  # the coding kernels' results that are not a bit count
+DECLINED = -K.ERR_DECLINED
 
 
 @jit.inline
@@ -90,14 +94,14 @@ def _emit_slow(words, wi, acc, nacc, gap, key, gtab, ltab):
 
 @jit.inline
 def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
-    """Append the triples of `count` coordinates of a bucket's piece: todo[:count] (its
+    """Append the triples of `count` coordinates of a bucket's piece: a + todo[:count] (its
     nonzeros), or with todo None the coordinates a, a + 1, ... (numba compiles each case on
     its own: the `None` test costs nothing). keys[k - base]: coordinate k's key 2·level +
     sign, inside the grid; its fused-table column is min(key, lcol), lcol = 2·lcap (the
     sentinels of levels >= lcap). last: the previous nonzero's position. Returns (acc, nacc,
     wi, last)."""
     for j in range(count):
-        k = a + j if todo is None else todo[np.uint64(j)]
+        k = a + j if todo is None else a + todo[np.uint64(j)]
         key = np.uint64(keys[np.uint64(k - base)])
         gap = k - last
         t = ftab[(np.uint64(min(gap, K.GAPS + 1)) << lb) | min(key, lcol)]
@@ -114,7 +118,7 @@ def _code(keys, base, todo, count, a, last, ftab, lb, lcol, words, wi, acc, nacc
 @jit.inline
 def _to_carry(acc, nacc):
     """The accumulator's nacc < 32 pending bits (its lowest) at the top of a 32-bit word, 0
-    below them: `elias_vectors.code64`'s carry."""
+    below them: `elias_vectors.code_listed64`'s carry."""
     return np.int64((acc << np.uint64(32 - nacc)) & _M32)
 
 
@@ -125,56 +129,64 @@ def _from_carry(carry, nacc):
 
 
 @jit.inline
-def _code_vector(keys, base, a, e, last, ftab, lb, lcol, words, wi, acc, nacc, gtab, ltab):
-    """`_code` of every coordinate a, a + 1, ..., e - 1 (one bucket's piece), LANES a call
-    by `elias_vectors.code64` (its pending bits carried at the top of a 32-bit word, not
-    at the bottom of acc); the calls it declines (long codes) by `_code`. The same bits.
-    Returns (acc, nacc, wi, last)."""
+def _code_listed(keys, base, a, e, last, todo, listed, words, wi, acc, nacc):
+    """The triples of the nonzeros among coordinates a, ..., e - 1 (one bucket's piece;
+    keys[k - base], as `_code`), in vector registers: listed first (`elias_vectors.list64`:
+    their positions from a into todo, their keys into listed, int32, BLOCK + 16 each), then
+    coded LANES a call (`code_listed64`, its pending bits carried at the top of a 32-bit
+    word, not at the bottom of acc). Returns (acc, nacc, wi, last, declined): declined True
+    if a call declined (a code too long for it), and the rest then meaningless.
+
+    The loop has no branch and the kernel no call on its path: either made it ~1.3x
+    slower (LLVM then spills the vector constants)."""
+    pos_at, key_at = todo.ctypes.data, listed.ctypes.data
+    count = 0
+    for k in range(a, e, LANES):
+        count += list64(keys, k - base, min(LANES, e - k), k - a, pos_at + 4 * count,
+                        key_at + 4 * count)
     carry = _to_carry(acc, nacc)
     at = words.ctypes.data
-    k = a
-    while k < e:
-        valid = min(LANES, e - k)
-        r = code64(keys, k - base, valid, last - k, at + 4 * wi, carry, nacc)
-        if r & RARE:
-            acc, nacc, wi, last = _code(keys, base, None, valid, k, last, ftab, lb, lcol,
-                                        words, wi, _from_carry(carry, nacc), nacc, gtab, ltab)
-            carry = _to_carry(acc, nacc)
-        else:
-            wi += r & 255
-            nacc = (r >> 8) & 31
-            carry = (r >> 32) & 0xFFFFFFFF
-            high = (r >> 14) & 127  # the last nonzero's position - k + 1, or 0
-            last = k + high - 1 if high else last
-        k += LANES
-    return _from_carry(carry, nacc), nacc, wi, last
+    declined = 0
+    for j in range(0, count, LANES):
+        valid = min(LANES, count - j)
+        r = code_listed64(pos_at + 4 * j, key_at + 4 * j, valid, last - a, at + 4 * wi, carry,
+                          nacc)
+        declined |= r
+        wi += r & 255  # (0 if declined: within the words the caller checked)
+        nacc = (r >> 8) & 31
+        carry = (r >> 32) & 0xFFFFFFFF
+        last = a + todo[np.uint64(j + valid - 1)]
+    return _from_carry(carry, nacc), nacc, wi, last, (declined & RARE) != 0
 
 
 @jit.inline
-def _code_block(keys, base, start, m, n, d, sparse, vector, todo, ftab, lb, lcol, gtab, ltab,
-                words, sec_bits, acc, nacc, wi, last, opened):
+def _code_block(keys, base, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab,
+                ltab, words, sec_bits, acc, nacc, wi, last, opened):
     """Code coordinates [start, start + m) (keys[k - base], as `_code`), a bucket's piece at
-    a time: a sparse block lists each piece's nonzeros first (branch-free) and codes only
-    them, a dense one codes every coordinate (a zero's table entry is empty), in vector
-    registers if `vector` (`_code_vector`). A bucket completed here gets its section length
-    in sec_bits and resets `last`. Returns (acc, nacc, wi, last, opened, ok); ok False if
-    words could overflow (nothing written)."""
+    a time: in vector registers if `vector` (`_code_listed`), else a sparse block lists
+    each piece's nonzeros first (branch-free) and codes only them, a dense one codes every
+    coordinate (a zero's table entry is empty). A bucket completed here gets its section
+    length in sec_bits and resets `last`. Returns (acc, nacc, wi, last, opened, status):
+    status 0, OVERFLOW if words could overflow (nothing written), or DECLINED if the vector
+    step declined a call (the rest then meaningless)."""
     a = start
     while a < start + m:
         b = a // d
         e = min((b + 1) * d, start + m)
         if wi + 3 * (e - a) + 1 > words.size:
-            return acc, nacc, wi, last, opened, False  # (a triple stores <= 3 words, the end 1)
-        if sparse:
+            return acc, nacc, wi, last, opened, OVERFLOW  # (a triple stores <= 3 words, the end 1)
+        if vector:
+            acc, nacc, wi, last, declined = _code_listed(keys, base, a, e, last, todo, listed,
+                                                         words, wi, acc, nacc)
+            if declined:
+                return acc, nacc, wi, last, opened, DECLINED
+        elif sparse:
             count = 0
             for k in range(a, e):
-                todo[np.uint64(count)] = k
+                todo[np.uint64(count)] = k - a
                 count += keys[np.uint64(k - base)] != 0
             acc, nacc, wi, last = _code(keys, base, todo, count, a, last, ftab, lb, lcol,
                                         words, wi, acc, nacc, gtab, ltab)
-        elif vector:
-            acc, nacc, wi, last = _code_vector(keys, base, a, e, last, ftab, lb, lcol, words,
-                                               wi, acc, nacc, gtab, ltab)
         else:
             acc, nacc, wi, last = _code(keys, base, None, e - a, a, last, ftab, lb, lcol,
                                         words, wi, acc, nacc, gtab, ltab)
@@ -183,7 +195,7 @@ def _code_block(keys, base, start, m, n, d, sparse, vector, todo, ftab, lb, lcol
             opened = 32 * wi + nacc
             last = e - 1
         a = e
-    return acc, nacc, wi, last, opened, True
+    return acc, nacc, wi, last, opened, 0
 
 
 @jit.inline
@@ -214,17 +226,20 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
     3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving each section's length in bits.
     Tables as in `elias.py`'s `_enc_tables`; the rounding yields levels inside the grid.
 
-    A block with more zeros than nonzeros lists its nonzeros first (branch-free) and codes
-    only them; in a denser one every coordinate is coded (no list: faster there), in vector
-    registers if `vector` (only where `elias_vectors.FAST`; the same bits). Returns the
-    range's bits (its last word zero-padded), -ERR_SCALE at the first bucket whose scale is
-    not finite (nothing rounded from it), or -ERR_OVERFLOW if words is too small (an
-    internal error: callers size it by the largest section)."""
+    With `vector` (only where `elias_vectors.FAST`) the nonzeros are coded in vector
+    registers; else a block with more zeros than nonzeros lists its nonzeros first
+    (branch-free) and codes only them, and in a denser one every coordinate is coded (no
+    list: faster there). The same bits either way. Returns the range's bits (its last word
+    zero-padded), -ERR_SCALE at the first bucket whose scale is not finite (nothing rounded
+    from it), OVERFLOW if words is too small (an internal error: callers size it by the
+    largest section), or DECLINED if the vector step declined a code (callers then run the
+    range again without it)."""
     n = min(x.size, b1 * d)
     first = b0 * d
     u, pairs = draw_scratch()
     keys = np.empty(BLOCK, np.uint32)  # the block's keys 2·level + sign
-    todo = np.empty(BLOCK, np.int64)  # positions of the coordinates to code
+    todo = np.empty(BLOCK + 16, np.int32)  # positions of the nonzeros to code, from a piece's
+    listed = np.empty(BLOCK + 16, np.int32)  # start; their keys (the vector step's)
     lb, lcol = np.uint64(lb), np.uint64(2 * lcap)
     acc = np.uint64(0)  # pending bits: the last nacc < 32 of them; 32·wi + nacc written
     nacc = 0
@@ -239,12 +254,12 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
         if bad >= 0:  # (the norms just before the rounding reads them again from L1)
             return -K.ERR_SCALE
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys, None)
-        count = _nonzeros(keys, m)
-        acc, nacc, wi, last, opened, ok = _code_block(
-            keys, start, start, m, n, d, 2 * count < m, vector, todo, ftab, lb, lcol, gtab,
+        sparse = not vector and 2 * _nonzeros(keys, m) < m
+        acc, nacc, wi, last, opened, status = _code_block(
+            keys, start, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab,
             ltab, words, sec_bits, acc, nacc, wi, last, opened)
-        if not ok:
-            return -K.ERR_OVERFLOW
+        if status:
+            return status
     return _flush(words, wi, acc, nacc)
 
 
@@ -253,10 +268,11 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits, vect
     """`encode_rows` from the keys 2·level + sign of the n coordinates (`level_keys`, inside
     the grid; the last bucket may be cut short) instead of a gradient: the code sections of
     buckets [b0, b1) into words, their lengths into sec_bits (`vector` as there). Returns
-    the range's bits, or -ERR_OVERFLOW if words is too small."""
+    the range's bits, OVERFLOW or DECLINED (as there)."""
     n = min(keys.size, b1 * d)
     first = b0 * d
-    todo = np.empty(BLOCK, np.int64)
+    todo = np.empty(BLOCK + 16, np.int32)
+    listed = np.empty(BLOCK + 16, np.int32)
     lb, lcol = np.uint64(lb), np.uint64(2 * lcap)
     acc = np.uint64(0)
     nacc = 0
@@ -267,11 +283,11 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits, vect
     for start in range(first, n, BLOCK):
         m = min(BLOCK, n - start)
         at = 32 * wi + nacc
-        acc, nacc, wi, last, opened, ok = _code_block(
-            keys, 0, start, m, n, d, sparse, vector, todo, ftab, lb, lcol, gtab, ltab,
+        acc, nacc, wi, last, opened, status = _code_block(
+            keys, 0, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab, ltab,
             words, sec_bits, acc, nacc, wi, last, opened)
-        if not ok:
-            return -K.ERR_OVERFLOW
+        if status:
+            return status
         # the next block's walk, by this one's density (neighbours are alike; either walk is
         # exact): a nonzero costs >= 3 bits, so < 2 bits a coordinate means mostly zeros
         # (counting the nonzeros first would cost a pass over the keys)

@@ -32,7 +32,7 @@ from . import jit
 from .bit_kernels import leading_zeros, nonzero_mask64, popcount, trailing_zeros
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND",
-           "ERR_OVERFLOW", "ERR_SCALE", "omega_code", "write_fixed", "read_fixed",
+           "ERR_OVERFLOW", "ERR_SCALE", "ERR_DECLINED", "omega_code", "write_fixed", "read_fixed",
            "decode_sections", "gap_bits", "bucket_gap_bits"]
 
 TABLE_BITS = 12  # decoder: (gap, sign, level) triples of <= 12 bits in one lookup
@@ -44,6 +44,8 @@ ERR_RANGE = 2  # a gap exceeds d or a level index exceeds G - 1 (or an omega gro
 ERR_BEYOND = 3  # a nonzero lies beyond its bucket (incl. the short last bucket)
 ERR_OVERFLOW = 5  # encoder: a store past its buffer (an internal error: sizes disagree)
 ERR_SCALE = 6  # fused encoder: a bucket's scale is not finite (NaN/Inf input, or L2 overflow)
+ERR_DECLINED = 7  # encoder: its vector step declined a code (not an error: the caller then
+#                   codes the range without it)
 
 
 @jit.kernel

@@ -1,11 +1,12 @@
-"""The `elias` encoder's dense coding step in vector registers: 64 coordinates a call, as
-four groups of 16 lanes (a numba intrinsic emitting LLVM vector IR, for `elias_fused`).
-
-The scalar coder (`elias_fused._code`) spends ~27 instructions a coordinate: a table lookup
-and a shift into a bit accumulator, throughput-bound on a dense bucket (~1.5 ns a
-coordinate on AMD Zen 5). Here, per group of 16 coordinates:
-1. the nonzero keys and their positions are compressed to the front (vpcompressd) and each
-   gap is the difference to the lane before (the first to the previous call's last);
+"""The `elias` encoder's coding step in vector registers: numba intrinsics emitting LLVM
+vector IR, for `elias_fused`. A bucket's piece is coded in two steps:
+- `list64`: the nonzero keys of 64 coordinates and their positions, compressed to the front
+  of four groups of 16 lanes (vpcompressd in a register) and stored one after another;
+- `code_listed64`: the (gap, sign, level) triples of up to 64 listed nonzeros, as four
+  groups of 16 lanes.
+Per group of 16 listed nonzeros:
+1. each gap is the difference of a position to the lane before (the first group's first
+   to the previous nonzero's);
 2. ω(gap) and ω(level) come from arithmetic, not tables: for 2 <= v < 2^16 of bit length
    b, ω(v) = ω(b - 1) without its final 0, then v's b bits, then 0 (a 16-entry prefix
    table, one in-register permute; ω(1) = 0); the triple is ω(gap), the sign, ω(level);
@@ -16,19 +17,24 @@ coordinate on AMD Zen 5). Here, per group of 16 coordinates:
 4. the string is appended after the stream's pending bits by one funnel shift per word
    (vpshrdvd), the complete words stored by one masked store (byte-swapped: the stream's
    bytes are MSB first), the incomplete one carried.
-The four groups' steps 1-3 are independent (a group's first gap needs only the previous
-group's nonzero mask), so the CPU overlaps them; only step 4 is chained. In-register
-permutes cost ~5-6 cycles of latency here, so one group at a time left most of the vector
-units idle (1.05 ms for a 1 M dense coding; four at a time 0.83-0.89 ms, the scalar coder
-1.54-1.60 ms: AMD Zen 5, one thread). On sparse buckets the scalar coder's list of nonzeros
-is faster (qsgd, 4 bits: 0.78 ms against 0.86), so `elias_fused` uses this on dense blocks.
+The four groups' steps 1-3 are independent, so the CPU overlaps them; only step 4 is
+chained (in-register permutes cost ~5-6 cycles of latency on AMD Zen 5: one group at a
+time left most of the vector units idle).
+
+Listing first codes 64 nonzeros a call whatever the density, where compressing inside the
+coding step coded 64 coordinates (the previous design, kept for dense blocks only; sparse
+ones went to the scalar coder's list). Measured in one process, 1 M coordinates, bits=4,
+d=512, one thread, coding from keys (`code_rows`) / rounding and coding (`encode_rows`):
+qsgd (sparse) 0.80 -> 0.36 / 1.19 -> 0.71 ms, qsgdinf 0.93 -> 0.74 / 1.28 -> 1.02 ms,
+nuqsgd 0.93 -> 0.74 / 1.44 -> 1.18 ms; the scalar coder 0.89 / 1.48 / 1.42 from keys.
 
 A call whose triples need what the vector code does not do (a gap or level >= 2^16, a
 triple longer than 32 bits, a group longer than MOST_BITS bits) stores nothing and says
-so: the caller codes those coordinates with the scalar coder. Both give the same bits.
+so (RARE): the caller codes that range again with the scalar coder. Both give the same
+bits.
 
 Where this runs: `FAST` (AVX-512 F, BW, CD and VBMI2, as `lane_vectors.FAST` plus CD).
-Elsewhere `code64` declines every call, so the kernels that call it still compile.
+Elsewhere `code_listed64` declines every call, so the kernels that call it still compile.
 """
 
 from __future__ import annotations
@@ -39,11 +45,12 @@ from . import jit
 from . import lane_vectors as LV
 from .coding import omega_encode
 
-__all__ = ["FAST", "GROUPS", "LANES", "MOST_BITS", "RARE", "code64", "prefix_table"]
+__all__ = ["FAST", "GROUPS", "LANES", "MOST_BITS", "RARE", "list64", "code_listed64",
+           "prefix_table"]
 
 FAST = False
-GROUPS = 4  # groups of 16 coordinates a call
-LANES = 16 * GROUPS  # coordinates a call
+GROUPS = 4  # groups of 16 lanes a call
+LANES = 16 * GROUPS  # coordinates (list64) or listed nonzeros (code_listed64) a call
 MOST_BITS = 449  # a group's longest string: with <= 31 pending bits, <= 15 words complete
 RARE = 1 << 13  # the result's bit that says "code these with the scalar coder"
 
@@ -109,18 +116,12 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         one = builder.icmp_unsigned(">", v, _const(builder, I32, 1))
         return builder.select(one, code, _const(builder, I32, 0)), length
 
-    def _group(builder, keys, valid, last):
-        """The bit string of 16 coordinates' triples (keys: <16 x i32>, lanes >= valid
-        ignored; last: the previous nonzero's position relative to the group, < 0):
-        (words from bit 0, its length in bits, nonzero mask as i16, rare as i1)."""
+    def _code_group(builder, at, key, used, before):
+        """The bit string of up to 16 triples, lane j's the nonzero key[j] at position at[j]
+        (lanes not `used` ignored); before: lane 0's previous nonzero position, the same
+        origin as at's (i32). Returns (words from bit 0, its length in bits, rare as i1)."""
         zero = _const(builder, I32, 0)
-        nonzero = builder.and_(builder.icmp_unsigned("!=", keys, zero), _below(builder, valid))
-        at = _compress(builder, _lanes(), nonzero, zero)
-        key = _compress(builder, keys, nonzero, zero)
-        count = builder.call(_fn(builder, "llvm.ctpop.i16", I16, [I16]),
-                             [builder.bitcast(nonzero, I16)])
-        used = _below(builder, builder.zext(count, I32))
-        gap = builder.sub(at, _up(builder, at, 1, _splat(builder, last)))
+        gap = builder.sub(at, _up(builder, at, 1, _splat(builder, before)))
         level = builder.lshr(key, _const(builder, I32, 1))
         gcode, glen = _omega(builder, gap)
         lcode, llen = _omega(builder, level)
@@ -157,7 +158,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         bits = builder.extract_element(ends, _i32(N - 1))
         rare = builder.or_(builder.icmp_unsigned("!=", builder.bitcast(rare, I16), ir.Constant(I16, 0)),
                            builder.icmp_unsigned(">", bits, _i32(MOST_BITS)))
-        return words, bits, builder.bitcast(nonzero, I16), rare
+        return words, bits, rare
 
     def _append(builder, words, bits, carry, nacc, out, skip):
         """Append a group's string (words, bits) after the stream's nacc < 32 pending bits
@@ -175,64 +176,114 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         LV._masked_store(builder, builder.call(bswap, [shifted]), LV._addr(builder, out), store)
         return full, carry, builder.and_(total, _i32(31))
 
+    def _group_keys(builder, data, at, g, left):
+        """Keys at + 16g .. of the array at `data` (lanes < left; zero-extended to i32)."""
+        kt = data.type.pointee
+        ptr = builder.bitcast(builder.gep(data, [builder.add(at, ir.Constant(I64, 16 * g))]),
+                              LV.PTR)
+        keys = LV._masked_load(builder, kt, ptr, _below(builder, left))
+        return builder.zext(keys, _vec(I32)) if kt.width < 32 else keys
+
+    def _left(builder, valid, g):
+        """Lanes of group g among `valid` (i32): valid - 16g clamped to 0 (16 and more: all)."""
+        left = builder.sub(valid, _i32(16 * g))
+        return builder.select(builder.icmp_signed("<", left, _i32(0)), _i32(0), left)
+
+    def _append_groups(builder, groups, carry, nacc, out):
+        """Append the groups' strings [(words, bits, rare)] in order (none if one is rare):
+        returns the i64 result words stored | nacc << 8 | RARE | carry << 32."""
+        rare = groups[0][2]
+        for group in groups[1:]:
+            rare = builder.or_(rare, group[2])
+        carry, nacc = builder.trunc(carry, I32), builder.trunc(nacc, I32)
+        out = builder.ptrtoint(LV._addr(builder, out), I64)
+        stored = _i32(0)
+        for words, bits, _ in groups:
+            at_word = builder.add(out, builder.shl(builder.zext(stored, I64), ir.Constant(I64, 2)))
+            full, carry, nacc = _append(builder, words, bits, carry, nacc, at_word, rare)
+            stored = builder.add(stored, full)
+        stored = builder.select(rare, _i32(0), stored)
+        result = builder.or_(builder.zext(stored, I64),
+                             builder.shl(builder.zext(nacc, I64), ir.Constant(I64, 8)))
+        result = builder.or_(result, builder.shl(builder.zext(rare, I64), ir.Constant(I64, 13)))
+        return builder.or_(result, builder.shl(builder.zext(carry, I64), ir.Constant(I64, 32)))
+
+    def _unsigned_keys(keys):
+        """Whether keys types as a 1-D contiguous array of unsigned integers."""
+        return (isinstance(keys, types.Array) and keys.ndim == 1 and keys.layout == "C"
+                and isinstance(keys.dtype, types.Integer) and not keys.dtype.signed)
+
     @intrinsic
-    def code64(typingctx, keys, at, valid, last, out, carry, nacc):
-        """Code the triples of coordinates keys[at : at + valid] (valid <= LANES; keys 2·level
-        + sign, a 1-D contiguous unsigned array) after the stream's nacc < 32 pending bits,
-        which sit at the top of the 32-bit `carry`; last: the previous nonzero's position
-        relative to `at` (< 0). The complete words go to the address `out` onward (uint32,
-        byte-swapped), at most 15·GROUPS of them. Returns the words stored | new nacc << 8
-        | RARE | (the last nonzero's position - at + 1, 0 if none) << 14 | new carry << 32;
-        with RARE set nothing is stored and the rest is meaningless."""
-        if not (isinstance(keys, types.Array) and keys.ndim == 1 and keys.layout == "C"
-                and isinstance(keys.dtype, types.Integer) and not keys.dtype.signed):
+    def list64(typingctx, keys, at, valid, first, positions, listed):
+        """List the nonzeros of keys[at : at + valid] (valid <= LANES; keys 2·level + sign, a
+        1-D contiguous unsigned array): their positions, first + their index from `at`, and
+        their keys go, in order, to the int32 addresses `positions` and `listed` onward.
+        Each group of 16 is compressed in a register and stored whole (compressing stores
+        to memory are microcoded on some AMD cores), so the 16 entries after the count may
+        be overwritten. Returns the count."""
+        if not _unsigned_keys(keys):
             return None
-        sig = types.int64(keys, types.int64, types.int64, types.int64, types.intp,
+        sig = types.int64(keys, types.int64, types.int64, types.int64, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            array, at, valid, first, pos_out, key_out = args
+            data = context.make_array(signature.args[0])(context, builder, array).data
+            valid, first = builder.trunc(valid, I32), builder.trunc(first, I32)
+            ctpop = _fn(builder, "llvm.ctpop.i16", I16, [I16])
+            zero = _const(builder, I32, 0)
+            count = ir.Constant(I64, 0)
+            for g in range(GROUPS):
+                left = _left(builder, valid, g)
+                keys = _group_keys(builder, data, at, g, left)
+                nonzero = builder.and_(builder.icmp_unsigned("!=", keys, zero),
+                                       _below(builder, left))
+                pos = builder.add(_lanes(), _splat(builder, builder.add(first, _i32(16 * g))))
+                offset = builder.shl(count, ir.Constant(I64, 2))
+                for value, base in ((pos, pos_out), (keys, key_out)):
+                    LV._store(builder, _compress(builder, value, nonzero, zero),
+                              LV._addr(builder, builder.add(base, offset)))
+                count = builder.add(count, builder.zext(
+                    builder.call(ctpop, [builder.bitcast(nonzero, I16)]), I64))
+            return count
+
+        return sig, codegen
+
+    @intrinsic
+    def code_listed64(typingctx, positions, listed, valid, last, out, carry, nacc):
+        """Code the triples of listed nonzeros (`list64`'s) after the stream's nacc < 32
+        pending bits, which sit at the top of the 32-bit `carry`: the valid <= LANES
+        entries at the int32 addresses `positions` (increasing) and `listed` (their keys
+        2·level + sign, nonzero); last: the previous nonzero's position (the same origin,
+        smaller). The complete words go to the address `out` onward (uint32, byte-swapped),
+        at most 15·GROUPS of them. Returns the words stored | new nacc << 8 | new carry <<
+        32, or RARE with nothing stored (and the rest meaningless) where a triple needs
+        what this does not do; then no word is counted either."""
+        sig = types.int64(types.intp, types.intp, types.int64, types.int64, types.intp,
                           types.int64, types.int64)
 
         def codegen(context, builder, signature, args):
-            array, at, valid, last, out, carry, nacc = args
-            data = context.make_array(signature.args[0])(context, builder, array).data
-            kt = data.type.pointee
+            pos_in, key_in, valid, last, out, carry, nacc = args
             valid, last = builder.trunc(valid, I32), builder.trunc(last, I32)
             groups = []
             for g in range(GROUPS):
-                left = builder.sub(valid, _i32(16 * g))
-                left = builder.select(builder.icmp_signed("<", left, _i32(0)), _i32(0), left)
-                ptr = builder.bitcast(builder.gep(data, [builder.add(at, ir.Constant(I64, 16 * g))]),
-                                      LV.PTR)
-                keys = LV._masked_load(builder, kt, ptr, _below(builder, left))
-                keys = builder.zext(keys, _vec(I32)) if kt.width < 32 else keys
-                groups.append(_group(builder, keys, left, last))
-                # the next group's `last`: this one's highest nonzero, or the same, - 16
-                mask = builder.zext(groups[-1][2], I32)
-                high = builder.sub(_i32(31), builder.ctlz(builder.or_(mask, _i32(1)),
-                                                           ir.Constant(I1, 1)))
-                last = builder.sub(builder.select(builder.icmp_unsigned("!=", mask, _i32(0)),
-                                                  high, last), _i32(16))
-            rare = groups[0][3]
-            for group in groups[1:]:
-                rare = builder.or_(rare, group[3])
-            carry, nacc = builder.trunc(carry, I32), builder.trunc(nacc, I32)
-            out = builder.ptrtoint(LV._addr(builder, out), I64)
-            stored, masks = _i32(0), ir.Constant(I64, 0)
-            for g, (words, bits, mask, _) in enumerate(groups):
-                at_word = builder.add(out, builder.shl(builder.zext(stored, I64), ir.Constant(I64, 2)))
-                full, carry, nacc = _append(builder, words, bits, carry, nacc, at_word, rare)
-                stored = builder.add(stored, full)
-                masks = builder.or_(masks, builder.shl(builder.zext(mask, I64),
-                                                       ir.Constant(I64, 16 * g)))
-            highest = builder.sub(ir.Constant(I64, 64), builder.ctlz(masks, ir.Constant(I1, 0)))
-            result = builder.or_(builder.zext(stored, I64),
-                                 builder.shl(builder.zext(nacc, I64), ir.Constant(I64, 8)))
-            result = builder.or_(result, builder.shl(builder.zext(rare, I64), ir.Constant(I64, 13)))
-            result = builder.or_(result, builder.shl(highest, ir.Constant(I64, 14)))
-            return builder.or_(result, builder.shl(builder.zext(carry, I64), ir.Constant(I64, 32)))
+                left = _left(builder, valid, g)
+                used = _below(builder, left)
+                pos, key = [LV._masked_load(builder, I32, LV._addr(builder, builder.add(
+                    base, ir.Constant(I64, 64 * g))), used) for base in (pos_in, key_in)]
+                groups.append(_code_group(builder, pos, key, used, last))
+                last = builder.extract_element(pos, _i32(N - 1))  # (the next group's, if any)
+            return _append_groups(builder, groups, carry, nacc, out)
 
         return sig, codegen
 
 else:
     @jit.inline
-    def code64(keys, at, valid, last, out, carry, nacc):
-        """Without the vector step: declines every call (callers check FAST and make none)."""
+    def list64(keys, at, valid, first, positions, listed):
+        """Without the vector step: lists nothing but reports `valid` entries, which
+        `code_listed64` then declines (callers check FAST and make no call)."""
+        return valid
+
+    @jit.inline
+    def code_listed64(positions, listed, valid, last, out, carry, nacc):
+        """Without the vector step: declines every call."""
         return RARE

@@ -1,7 +1,8 @@
-"""The `elias` encoder's vector step (`elias_vectors.code64`, used by `elias_fused` on dense
-blocks) against the scalar coder: the same words and section lengths from every key array,
-including the calls it must decline (long triples, gaps or levels >= 2^16, long groups);
-and its arithmetic ω against `coding.omega_encode`."""
+"""The `elias` encoder's vector step (`elias_vectors.list64` and `code_listed64`, used by
+`elias_fused`) against the scalar coder: the same words and section lengths from every key
+array, sparse or dense, and the ranges it must decline (long triples, gaps or levels >=
+2^16, long groups) coded again without it; and its arithmetic ω against
+`coding.omega_encode`."""
 
 from __future__ import annotations
 
@@ -32,19 +33,24 @@ def test_arithmetic_omega_is_the_omega_code():
 
 
 def code_both(keys: np.ndarray, d: int, points: int):
-    """(words, section bits, total bits) of `code_rows` over all buckets, vector step on and
-    off (the same kernel, one flag)."""
+    """[(words, section bits, total bits), the same without the vector step, whether the
+    vector step declined]: `code_rows` over all buckets, as `elias` runs it (a declined
+    range again without the vector step), then without it (the same kernel, one flag)."""
     nb = -(-keys.size // d)
     tables = elias._enc_tables(d, points)
     most = elias._longest_section(d, points)
     out = []
+    declined = False
     for vector in (True, False):
         words = np.zeros(nb * most // 32 + 3 * elias_fused.BLOCK + 1, np.uint32)
         bits = np.empty(nb, np.int64)
         total = elias_fused.code_rows(keys, d, 0, nb, *tables, words, bits, vector)
+        if total == elias_fused.DECLINED:
+            declined = True
+            total = elias._coded(elias_fused.code_rows, keys, d, 0, nb, *tables, words, bits)
         assert total >= 0
         out.append((words[:-(-total // 32)], bits, total))
-    return out
+    return out + [declined]
 
 
 def random_keys(rng, n: int, points: int, density: float, top: int | None = None):
@@ -59,64 +65,109 @@ def random_keys(rng, n: int, points: int, density: float, top: int | None = None
 @needs_vector_step
 @pytest.mark.parametrize("points", [2, 8, 128, 4096, 40_000])
 @pytest.mark.parametrize("d", [1, 7, 63, 64, 65, 100, 512, 1000])
-@pytest.mark.parametrize("density", [0.6, 0.9, 1.0])
+@pytest.mark.parametrize("density", [0.02, 0.3, 0.6, 0.9, 1.0])
 def test_vector_step_codes_as_the_scalar_coder(points, d, density):
-    """Dense blocks (where the vector step runs), pieces of any length (d not a multiple
-    of 16 or 64), short last buckets, uint8/16/32 keys; with 4096 and 40,000 points, many
-    triples are longer than 32 bits or a group longer than 449 bits: declined calls."""
+    """Sparse and dense blocks, pieces of any length (d not a multiple of 16 or 64), short
+    last buckets, uint8/16/32 keys: the same words and section lengths. Up to 128 points
+    nothing is declined; with 40,000 points and sparse keys, triples longer than 32 bits
+    are common: declined ranges, coded again without the vector step."""
     rng = np.random.default_rng(points + d)
     for n in (d * 3 + 5, 5000):
         keys = random_keys(rng, n, points, density)
-        (wv, bv, tv), (ws, bs, ts) = code_both(keys, d, points)
+        (wv, bv, tv), (ws, bs, ts), declined = code_both(keys, d, points)
         assert tv == ts
         np.testing.assert_array_equal(bv, bs)
         np.testing.assert_array_equal(wv, ws)
+        if points <= 128:
+            assert not declined
+        if points == 40_000 and density <= 0.3 and d >= 64 and n == 5000:
+            assert declined  # gaps >= 16 and levels >= 2^15: triples of 35 bits and more
+
+
+def call_vector_step(keys: np.ndarray, last: int = -1):
+    """list64 then code_listed64 over 64 keys, called directly: (result, words, listed
+    positions, listed keys)."""
+    import numba
+
+    @numba.njit
+    def run(keys, positions, listed, words, last):
+        count = elias_vectors.list64(keys, 0, keys.size, 0, positions.ctypes.data,
+                                     listed.ctypes.data)
+        return count, elias_vectors.code_listed64(positions.ctypes.data, listed.ctypes.data,
+                                                  count, last, words.ctypes.data, 0, 0)
+
+    positions, listed = np.full(80, -7, np.int32), np.full(80, -7, np.int32)
+    words = np.zeros(64, np.uint32)
+    count, r = run(keys, positions, listed, words, last)
+    return count, r, words, positions, listed
+
+
+@needs_vector_step
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("valid", [1, 15, 16, 17, 40, 64])
+def test_list64_lists_the_nonzeros_in_order(density, valid):
+    """list64 over keys[:valid]: the positions and keys of the nonzeros, in order; nothing
+    of keys[valid:] (nonzero there) is listed, and nothing past count + 16 is written."""
+    import numba
+
+    @numba.njit
+    def run(keys, valid, positions, listed):
+        return elias_vectors.list64(keys, 0, valid, 5, positions.ctypes.data,
+                                    listed.ctypes.data)
+
+    rng = np.random.default_rng(valid)
+    keys = random_keys(rng, 64, 8, density)
+    keys[valid:] = 3
+    positions, listed = np.full(100, -7, np.int32), np.full(100, -7, np.int32)
+    count = run(keys, valid, positions, listed)
+    (nonzero,) = np.nonzero(keys[:valid])
+    assert count == nonzero.size
+    np.testing.assert_array_equal(positions[:count], 5 + nonzero)
+    np.testing.assert_array_equal(listed[:count], keys[nonzero])
+    assert (positions[count + 16:] == -7).all() and (listed[count + 16:] == -7).all()
 
 
 @needs_vector_step
 def test_vector_step_codes_short_triples_and_declines_long_ones():
     """Called directly: 64 dense keys of small levels are coded (not declined), their words
     as the scalar coder's; a level of 2^16, or a triple of 37 bits (gap 64, level 2^15:
-    13 + 1 + 23 bits), makes it decline the call."""
-    import numba
-
-    @numba.njit
-    def call(keys, words):
-        return elias_vectors.code64(keys, 0, keys.size, -1, words.ctypes.data, 0, 0)
-
+    13 + 1 + 23 bits), makes it decline the call, with no word counted as stored."""
     keys = random_keys(np.random.default_rng(0), 64, 8, 1.0)
-    words = np.zeros(64, np.uint32)
-    r = call(keys, words)
-    assert not r & elias_vectors.RARE
+    count, r, words, _, _ = call_vector_step(keys)
+    assert count == 64 and not r & elias_vectors.RARE
     stored, nacc = r & 255, (r >> 8) & 31
-    (ws, _, total), _ = code_both(keys, 64, 8)
+    (ws, _, total), _, _ = code_both(keys, 64, 8)
     assert 32 * stored + nacc == total
     np.testing.assert_array_equal(words[:stored], ws[:stored])
-    assert (r >> 14) & 127 == 64  # the last nonzero's position + 1
     wide = keys.astype(np.uint32)
     wide[5] = 2 * (1 << 16)
-    assert call(wide, words) & elias_vectors.RARE
+    r = call_vector_step(wide)[1]
+    assert r & elias_vectors.RARE and r & 255 == 0
     long = np.zeros(64, np.uint32)
     long[63] = 2 * (1 << 15)
-    assert call(long, words) & elias_vectors.RARE
+    assert call_vector_step(long)[1] & elias_vectors.RARE
     long[63] = 2 * (1 << 14)  # 13 + 1 + 22 = 36 bits: still declined
-    assert call(long, words) & elias_vectors.RARE
+    assert call_vector_step(long)[1] & elias_vectors.RARE
     long[63] = 2 * 1000  # 13 + 1 + 17 = 31 bits: coded
-    assert not call(long, words) & elias_vectors.RARE
+    assert not call_vector_step(long)[1] & elias_vectors.RARE
+    # the first gap from a `last` 2^16 places back is too long for it
+    assert call_vector_step(keys[:1].copy(), last=-(1 << 16))[1] & elias_vectors.RARE
+    assert not call_vector_step(keys[:1].copy(), last=-(1 << 16) + 2)[1] & elias_vectors.RARE
 
 
 @needs_vector_step
 def test_vector_step_declines_gaps_beyond_its_table():
     """A bucket of 100,000 coordinates whose first 70,000 are zero, then dense: the first
-    gap (70,001) is >= 2^16, so that call goes to the scalar coder; so is a level >= 2^16
-    (a grid of 70,000 points)."""
+    gap (70,001) is >= 2^16, so that range is coded again without the vector step; so is a
+    level >= 2^16 (a grid of 70,000 points)."""
     d = 100_000
     keys = np.zeros(2 * d, np.uint32)
     rng = np.random.default_rng(1)
     keys[70_000:d] = random_keys(rng, d - 70_000, 8, 0.95)
     keys[d:] = random_keys(rng, d, 8, 0.95)
     for points, k in ((8, keys), (70_000, np.where(keys > 0, keys + 2 * 66_000, 0))):
-        (wv, bv, tv), (ws, bs, ts) = code_both(k.astype(np.uint32), d, points)
+        (wv, bv, tv), (ws, bs, ts), declined = code_both(k.astype(np.uint32), d, points)
+        assert declined
         assert tv == ts
         np.testing.assert_array_equal(bv, bs)
         np.testing.assert_array_equal(wv, ws)
@@ -141,7 +192,7 @@ def test_fused_encoder_gives_the_same_payload_with_the_vector_step(monkeypatch, 
 
 def test_encoders_compile_and_agree_without_the_vector_step(tmp_path):
     """SIMNET_VECTOR=0 (as on a host without AVX-512): the kernels compile afresh (a cache
-    of their own) with `code64` declining every call, and give the same payload."""
+    of their own) with `code_listed64` declining every call, and give the same payload."""
     import subprocess
     import sys
 
