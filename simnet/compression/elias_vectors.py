@@ -156,8 +156,8 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
             sums.append(builder.sub(c, _up(builder, c, 1)))
         words = builder.add(sums[0], _up(builder, sums[1], 1))
         bits = builder.extract_element(ends, _i32(N - 1))
-        rare = builder.or_(builder.icmp_unsigned("!=", builder.bitcast(rare, I16), ir.Constant(I16, 0)),
-                           builder.icmp_unsigned(">", bits, _i32(MOST_BITS)))
+        any_rare = builder.icmp_unsigned("!=", builder.bitcast(rare, I16), ir.Constant(I16, 0))
+        rare = builder.or_(any_rare, builder.icmp_unsigned(">", bits, _i32(MOST_BITS)))
         return words, bits, rare
 
     def _append(builder, words, bits, carry, nacc, out, skip):

@@ -24,8 +24,8 @@ decoder step was no faster than the scalar loop. Only the decoder's slot -> symb
 
 Where this runs: `FAST`, when the host has AVX-512 F, BW and VBMI2 (and SIMNET_VECTOR is
 not 0 in the environment). Elsewhere LLVM would emulate the masked operations element by
-element, slower than the scalar loop, so callers take that instead. Both give the same bytes and values: the same integer and float32
-operations in the same order.
+element, slower than the scalar loop, so callers take that instead. Both give the same
+bytes and values: the same integer and float32 operations in the same order.
 
 Arguments are raw addresses (`arr.ctypes.data` plus a byte offset); the caller checks every
 range before a call. Lane j of a group is valid for j < `valid`: invalid lanes load nothing

@@ -6,6 +6,8 @@ array, sparse or dense, and the ranges it must decline (long triples, gaps or le
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -84,21 +86,28 @@ def test_vector_step_codes_as_the_scalar_coder(points, d, density):
             assert declined  # gaps >= 16 and levels >= 2^15: triples of 35 bits and more
 
 
-def call_vector_step(keys: np.ndarray, last: int = -1):
-    """list64 then code_listed64 over 64 keys, called directly: (result, words, listed
-    positions, listed keys)."""
+@functools.cache
+def vector_step():
+    """run(keys, valid, first, positions, listed, words, last) -> (count, result):
+    list64 over keys[:valid] (positions from `first`), then code_listed64 of what it listed
+    after `last` into words; compiled once."""
     import numba
 
     @numba.njit
-    def run(keys, positions, listed, words, last):
-        count = elias_vectors.list64(keys, 0, keys.size, 0, positions.ctypes.data,
+    def run(keys, valid, first, positions, listed, words, last):
+        count = elias_vectors.list64(keys, 0, valid, first, positions.ctypes.data,
                                      listed.ctypes.data)
         return count, elias_vectors.code_listed64(positions.ctypes.data, listed.ctypes.data,
                                                   count, last, words.ctypes.data, 0, 0)
+    return run
 
+
+def call_vector_step(keys: np.ndarray, last: int = -1):
+    """list64 then code_listed64 over 64 keys, called directly: (count, result, words,
+    listed positions, listed keys)."""
     positions, listed = np.full(80, -7, np.int32), np.full(80, -7, np.int32)
     words = np.zeros(64, np.uint32)
-    count, r = run(keys, positions, listed, words, last)
+    count, r = vector_step()(keys, keys.size, 0, positions, listed, words, last)
     return count, r, words, positions, listed
 
 
@@ -108,18 +117,11 @@ def call_vector_step(keys: np.ndarray, last: int = -1):
 def test_list64_lists_the_nonzeros_in_order(density, valid):
     """list64 over keys[:valid]: the positions and keys of the nonzeros, in order; nothing
     of keys[valid:] (nonzero there) is listed, and nothing past count + 16 is written."""
-    import numba
-
-    @numba.njit
-    def run(keys, valid, positions, listed):
-        return elias_vectors.list64(keys, 0, valid, 5, positions.ctypes.data,
-                                    listed.ctypes.data)
-
     rng = np.random.default_rng(valid)
     keys = random_keys(rng, 64, 8, density)
     keys[valid:] = 3
     positions, listed = np.full(100, -7, np.int32), np.full(100, -7, np.int32)
-    count = run(keys, valid, positions, listed)
+    count, _ = vector_step()(keys, valid, 5, positions, listed, np.zeros(64, np.uint32), -1)
     (nonzero,) = np.nonzero(keys[:valid])
     assert count == nonzero.size
     np.testing.assert_array_equal(positions[:count], 5 + nonzero)
