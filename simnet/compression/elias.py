@@ -404,9 +404,10 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
 
 
 @lru_cache(maxsize=8)
-def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decoder tables (layout in elias_kernels.py): the table of one or two triples for
-    bucket size d and this grid, and the signed levels, float32 [2G] (index 2·level + sign)."""
+    bucket size d and this grid, its entries' bit lengths L (uint8: the decoder's chain
+    loads one byte), and the signed levels, float32 [2G] (index 2·level + sign)."""
     lv = grid.tensor().numpy()
     signed = np.stack([lv, -lv], 1).reshape(-1)
     t = K.TABLE_BITS
@@ -432,7 +433,8 @@ def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     gap2 = np.where(two, gap1[rest], 0)
     sym2 = np.where(two, sym1[rest], sym1)
     table = (size | size1 << 6 | gap1 << 12 | gap2 << 24 | sym1 << 32 | sym2 << 48)
-    return np.where(size1 > 0, table, 0).astype(np.uint64), signed
+    table = np.where(size1 > 0, table, 0).astype(np.uint64)
+    return table, (table & 63).astype(np.uint8), signed
 
 
 def _framing(payload: bytes, numel: int, d: int, grid: Grid):
@@ -469,12 +471,12 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool)
     scales, bits, body = _framing(payload, numel, d, grid)
     nb = scales.size
     starts = _section_starts(bits)
-    table, signed = _dec_tables(d, grid)
+    table, lengths, signed = _dec_tables(d, grid)
 
     def times(multipliers: np.ndarray) -> torch.Tensor:
         coeff = np.empty(numel, np.float32)
         results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
-                                                        signed, multipliers, coeff),
+                                                        lengths, signed, multipliers, coeff),
                        _ranges(nb, d))
         for err, _ in results:
             if err == K.ERR_PAST:

@@ -150,6 +150,36 @@ def _window(buf, pos):
     return w << np.uint64(pos & 7)
 
 
+@jit.inline
+def _window8(buf, pos):
+    """`_window` where the 8 bytes from pos >> 3 lie in buf (one unaligned load)."""
+    i = pos >> 3
+    w = np.uint64(0)
+    for k in range(8):
+        w = (w << np.uint64(8)) | np.uint64(buf[np.uint64(i + k)])
+    return w << np.uint64(pos & 7)
+
+
+_REACH = 4 * 2 * 15  # the furthest 4 entries move a lane in out: a triple of <= 12 bits
+#                      has a gap <= 15 (|ω(16)| = 11), and an entry holds two
+
+
+@jit.inline
+def _spots(e, o):
+    """Out indices + 1 of table entry e's one or two triples, the first nonzero so far
+    ending at index o: (o1, o2)."""
+    o1 = o + np.int64((e >> np.uint64(12)) & np.uint64(0xFFF))
+    return o1, o1 + np.int64((e >> np.uint64(24)) & np.uint64(0xFF))
+
+
+@jit.inline
+def _put2(e, o1, o2, signed, scale, out):
+    """Store entry e's triples at out[o1 - 1] and out[o2 - 1] (one triple: the same store
+    twice). Unchecked: callers check o2 first, or know the stores lie in out."""
+    out[np.uint64(o1 - 1)] = signed[(e >> np.uint64(32)) & np.uint64(0xFFFF)] * scale
+    out[np.uint64(o2 - 1)] = signed[e >> np.uint64(48)] * scale
+
+
 @jit.kernel
 def read_fixed(buf, count, w, out):
     """out[i] = the i-th w-bit field (1 <= w <= 57) of buf, MSB first, for i < count; bits
@@ -192,37 +222,55 @@ def _bit_length(v):
 
 
 @jit.kernel
-def decode_sections(body, starts, b0, b1, d, numel, table, signed, scales, out):
+def decode_sections(body, starts, b0, b1, d, numel, table, lengths, signed, scales, out):
     """Decode buckets [b0, b1) into out[b·d: min((b+1)·d, numel)], sgn·level·scale (0 where
     no code; a zero scale would hide a nonzero level: callers check those buckets). body:
     the code stream (uint8); starts: int64 [B + 1], bit offsets of the sections (starts[-1]
-    <= 8·body.size); table: uint64 [2^TABLE_BITS] (above); signed: float32 [2G], signed[2l +
-    s] = (-1)^s·level l; scales: float32 [B]; out: float32 [numel]. Returns (0, 0), or
-    (ERR_*, bucket) for a malformed bucket.
+    <= 8·body.size); table: uint64 [2^TABLE_BITS] (above); lengths: uint8, its entries' L;
+    signed: float32 [2G], signed[2l + s] = (-1)^s·level l; scales: float32 [B]; out: float32
+    [numel]. Returns (0, 0), or (ERR_*, bucket) for a malformed bucket.
 
-    Each triple waits for the previous one's table load, so the loop runs two lanes in turn
-    (buckets b0, b0+2, ... and b0+1, b0+3, ...): one step of a lane, swap, one step of the
-    other. Their chains are independent, and the CPU overlaps them."""
+    Each entry waits for the previous one's length load, so two lanes of buckets (b0, b0+2,
+    ... and b0+1, b0+3, ...) decode side by side. While both are >= 64 bits from their
+    sections' ends, a step takes 4 entries of each in lockstep (`_REACH` below); near an end,
+    one lane takes a checked step on its own and the lanes swap."""
     nbody = body.size
     lmax = signed.size // 2 - 1
     dbits = min(_bit_length(d), 57)
     lbits = min(_bit_length(lmax), 57)
-    # this lane: bucket, bit position, section end, first coordinate, coordinate count, the
-    # 1-based position of the bucket's last nonzero so far, scale; then the other lane's
-    b, pos, end, base, room, seen, scale = b0 - 2, 0, 0, 0, 0, 0, np.float32(0)
-    ob, opos, oend, obase, oroom, oseen, oscale = b0 - 1, 0, 0, 0, 0, 0, np.float32(0)
+    # this lane: bucket, bit position, section end, out index just past the last nonzero so
+    # far (the bucket's first coordinate before any), the bucket's end in out, scale; then
+    # the other lane's
+    b, pos, end, o, limit, scale = b0 - 2, 0, 0, 0, 0, np.float32(0)
+    ob, opos, oend, oo, olimit, oscale = b0 - 1, 0, 0, 0, 0, np.float32(0)
     while True:  # each step decodes >= 1 triple (>= 3 bits), opens a bucket, or swaps
-        if pos < end:
-            i = pos >> 3
-            if i + 8 <= nbody:  # a 64-bit window at pos (one unaligned load)
-                w = np.uint64(0)
-                for k in range(8):
-                    w = (w << np.uint64(8)) | np.uint64(body[np.uint64(i + k)])
-                w <<= np.uint64(pos & 7)
-            else:
-                w = _window(body, pos)
-            # up to 4 table entries (each 1 or 2 triples, <= TABLE_BITS bits) from the window
-            # (4·12 <= its 57 valid bits); the chain per entry: one table load, two shifts
+        if (end - pos >= 64 and oend - opos >= 64 and o + _REACH <= numel
+                and oo + _REACH <= numel):
+            # lockstep: 4 entries (<= 48 bits) of each lane cannot pass its section's end,
+            # whose >= 64 bits hold the window's 8 bytes, nor store past out's end; a
+            # bucket's own end is checked after them (stores past it, into a bucket the
+            # error then discards, stay inside out)
+            w, ow = _window8(body, pos), _window8(body, opos)
+            for _ in range(4):
+                t, ot = w >> _SHIFT, ow >> _SHIFT
+                length, olength = lengths[t], lengths[ot]
+                if length == 0 or olength == 0:  # not in the table: the checked step
+                    break
+                e, oe = table[t], table[ot]
+                o1, o = _spots(e, o)
+                _put2(e, o1, o, signed, scale, out)
+                oo1, oo = _spots(oe, oo)
+                _put2(oe, oo1, oo, signed, oscale, out)
+                pos, w = pos + np.int64(length), w << np.uint64(length)
+                opos, ow = opos + np.int64(olength), ow << np.uint64(olength)
+            if o > limit:
+                return ERR_BEYOND, b
+            if oo > olimit:
+                return ERR_BEYOND, ob
+            if length != 0 and olength != 0:
+                continue
+        if pos < end:  # a checked step of this lane: up to 4 entries, then the slow path
+            w = _window8(body, pos) if (pos >> 3) + 8 <= nbody else _window(body, pos)
             at = pos  # the bit after the last triple decoded
             for _ in range(4):
                 e = table[w >> _SHIFT]
@@ -235,14 +283,11 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, scales, out):
                         return ERR_PAST, b
                     e &= ~np.uint64(0xFFFF0000FF000000)  # gap2 = 0, sym2 = sym1
                     e |= (e >> np.uint64(32)) << np.uint64(48)
-                at += np.int64(length)
-                s1 = seen + np.int64((e >> np.uint64(12)) & np.uint64(0xFFF))
-                seen = s1 + np.int64((e >> np.uint64(24)) & np.uint64(0xFF))
-                if seen > room:
+                o1, o = _spots(e, o)
+                if o > limit:
                     return ERR_BEYOND, b
-                out[np.uint64(base + s1 - 1)] = signed[(e >> np.uint64(32))
-                                                       & np.uint64(0xFFFF)] * scale
-                out[np.uint64(base + seen - 1)] = signed[e >> np.uint64(48)] * scale
+                _put2(e, o1, o, signed, scale, out)
+                at += np.int64(length)
                 w <<= length
                 if at >= end:
                     break
@@ -258,22 +303,22 @@ def decode_sections(body, starts, b0, b1, d, numel, table, signed, scales, out):
                     return err, b
                 if gap > d or lvl > lmax:
                     return ERR_RANGE, b
-                seen += gap
-                if seen > room:
+                o += gap
+                if o > limit:
                     return ERR_BEYOND, b
-                out[base + seen - 1] = signed[2 * lvl + sign] * scale
+                out[o - 1] = signed[2 * lvl + sign] * scale
             pos = at
         elif b + 2 < b1:  # this lane's next bucket: zero its coordinates
             b += 2
-            base = b * d
-            room = min(d, numel - base)
-            for k in range(np.uint64(base), np.uint64(base + room)):  # (unsigned: a memset)
+            o = b * d
+            limit = min(o + d, numel)
+            for k in range(np.uint64(o), np.uint64(limit)):  # (unsigned: a memset)
                 out[k] = 0
-            pos, end, seen, scale = starts[b], starts[b + 1], 0, scales[b]
+            pos, end, scale = starts[b], starts[b + 1], scales[b]
         elif opos >= oend and ob + 2 >= b1:  # both lanes are done
             break
-        b, pos, end, base, room, seen, scale, ob, opos, oend, obase, oroom, oseen, oscale = (
-            ob, opos, oend, obase, oroom, oseen, oscale, b, pos, end, base, room, seen, scale)
+        b, pos, end, o, limit, scale, ob, opos, oend, oo, olimit, oscale = (
+            ob, opos, oend, oo, olimit, oscale, b, pos, end, o, limit, scale)
     return 0, 0
 
 

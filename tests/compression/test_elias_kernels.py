@@ -225,6 +225,65 @@ def test_random_code_sections(method, s, d, n, data):
     same_verdict(c, payload, n)
 
 
+@settings(max_examples=150, **SETTINGS)
+@given(st.sampled_from(METHODS), st.sampled_from([3, 7, 120]), st.sampled_from([64, 100, 512]),
+       st.integers(2000, 12000), st.data())
+def test_corrupted_long_sections(method, s, d, n, data):
+    """Dense buckets of >= 64 code bits, where the decoder takes both lanes' entries in
+    lockstep and checks a bucket's end only after 4 of them: bits flipped anywhere in the
+    code body (a gap can then run past its bucket mid-step) get the vectorised path's verdict.
+    levels=120 puts long level codes, which the table lacks, in mid-step."""
+    c, q = quantized(method, n, d, seed=data.draw(st.integers(0, 2**16)), levels=s)
+    payload = bytearray(elias.encode(q, c.grid, d))
+    body = len(payload) - data.draw(st.integers(1, len(payload) // 2))  # the body's back half
+    for _ in range(data.draw(st.integers(1, 6))):
+        payload[data.draw(st.integers(body, len(payload) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    same_verdict(c, bytes(payload), n)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.sampled_from(METHODS), st.sampled_from([3, 7, 120]), st.integers(40, 600),
+       st.integers(500, 4000), st.data())
+def test_random_long_code_sections(method, s, d, n, data):
+    """As `test_random_code_sections` with sections long enough for the lockstep (>= 64 bits
+    in both lanes): random codes run past their buckets within a step of 4 entries."""
+    c = compression.get(method, levels=s, bucket_size=d, encoding="elias")
+    nb = -(-n // d)
+    w = elias.length_bits(d, c.grid)
+    lengths = [data.draw(st.integers(64, min(2**w - 1, 4 * d + 64))) for _ in range(nb)]
+    total = sum(lengths)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    # sparse-ish random bits: mostly short triples, so the walk goes on for a while
+    body = bytearray(np.packbits(rng.random(-(-total // 8) * 8) < 0.3).tobytes())
+    if total % 8:
+        body[-1] &= (0xFF << (8 - total % 8)) & 0xFF  # zero padding
+    framing = "".join(format(x, f"0{w}b") for x in lengths)
+    framing += "0" * (-len(framing) % 8)
+    payload = (wire.header("elias", n) + np.ones(nb, ">f4").tobytes()
+               + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8))
+               + bytes(body))
+    same_verdict(c, payload, n)
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 15, 64, 512, 70000])
+@pytest.mark.parametrize("method,levels", [("qsgd", 1), ("qsgdinf", 7), ("nuqsgd", 3),
+                                           ("qsgd", 300)])
+def test_decoder_table_bounds_the_lockstep(d, method, levels):
+    """The lockstep's unchecked stores rest on the table: an entry moves a lane by at most
+    _REACH / 4 coordinates and is at most TABLE_BITS long (4 of them fit the window's 57
+    valid bits and the 64 bits a lane must have left), and the length table is its L."""
+    c = compression.get(method, levels=levels, bucket_size=d, encoding="elias")
+    table, lengths, _ = elias._dec_tables(d, c.grid)
+    assert lengths.dtype == np.uint8 and np.array_equal(lengths, table & 63)
+    present = table != 0
+    assert present.any() and (lengths[present] > 0).all() and (lengths[~present] == 0).all()
+    advance = ((table >> 12) & 0xFFF) + ((table >> 24) & 0xFF)
+    assert advance.max() <= elias.K._REACH // 4
+    assert 4 * lengths.max() <= 4 * elias.K.TABLE_BITS <= 57
+    if d >= 15:  # the bound is tight: a triple of gap 15 fits the table
+        assert ((table >> 12) & 0xFFF).max() == 15
+
+
 def test_prepared_payload_refuses_streams_reused_by_a_later_encode(monkeypatch):
     """A compiled `Prepared` keeps its codes in the thread's scratch streams: its payload is
     the oracle's when taken at once, and a RuntimeError (never other bytes) when another elias
