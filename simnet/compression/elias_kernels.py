@@ -11,14 +11,17 @@ Bit order: MSB first, within a field and within a byte (`coding.py`). Units: `po
 bucket; widths and lengths are in bits.
 
 Speed, in the decoder's hot loop: it reads a 64-bit window per 4 table entries, each entry
-one or two triples, and runs two lanes of buckets in turn, as each entry waits for the
-previous one's table load. It calls no helper that receives an array (a call costs an atomic
-reference-count update per array) and keeps no rare path inline (it would spill the loop's
-registers): long or out-of-table codes go to `jit.inline` helpers in branches.
+one or two triples, and decodes two lanes of buckets side by side, as each entry waits for
+the previous one's length load (a uint8 table beside the entries). While both lanes are
+>= 64 bits from their sections' ends they step in lockstep with no per-entry check; near an
+end a lane takes checked steps. It calls no helper that receives an array (a call costs an
+atomic reference-count update per array) and keeps no rare path inline (it would spill the
+loop's registers): long or out-of-table codes go to `jit.inline` helpers in branches.
 
 Safety: numba does no bounds checking. Every read of the payload is of a byte known to lie
 in the buffer (`_window` reads bytes past its end as 0), every decoded index is range-checked
-before it is used, every loop is bounded (a triple advances a section by >= 3 bits; an omega
+before it is used (in the lockstep, where a step's stores may pass the bucket's end before its
+check, a lane steps only while out has `_REACH` coordinates beyond it), every loop is bounded (a triple advances a section by >= 3 bits; an omega
 code has at most 5 groups below 2^57), and stores are checked against the buffer's end.
 Kernels report malformed input by returning an error code (`ERR_*`); the caller raises the
 ValueError with the vectorised path's message.
