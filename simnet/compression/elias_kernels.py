@@ -20,11 +20,11 @@ loop's registers): long or out-of-table codes go to `jit.inline` helpers in bran
 
 Safety: numba does no bounds checking. Every read of the payload is of a byte known to lie
 in the buffer (`_window` reads bytes past its end as 0), every decoded index is range-checked
-before it is used (in the lockstep, where a step's stores may pass the bucket's end before its
-check, a lane steps only while out has `_REACH` coordinates beyond it), every loop is bounded (a triple advances a section by >= 3 bits; an omega
-code has at most 5 groups below 2^57), and stores are checked against the buffer's end.
-Kernels report malformed input by returning an error code (`ERR_*`); the caller raises the
-ValueError with the vectorised path's message.
+before it is used (but in the lockstep, whose stores may pass a bucket's end before the step's
+check: a lane steps only while out has `_REACH` coordinates beyond it), every loop is bounded
+(a triple advances a section by >= 3 bits; an omega code has at most 5 groups below 2^57),
+and stores are checked against the buffer's end. Kernels report malformed input by returning
+an error code (`ERR_*`); the caller raises the ValueError with the vectorised path's message.
 """
 
 from __future__ import annotations
