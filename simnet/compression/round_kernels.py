@@ -75,6 +75,9 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
     the float32 bits: r = m·2^e with m in [0.5, 1), e = biased exponent - 126; the bracket
     [2^(e-1), 2^e] has index s + e and P(up) = 2m - 1 exactly; below 2^-s the bracket is
     [0, 2^-s] and P(up) = r·2^s (two_s, hoisted: a power per coordinate costs 5x the pass)."""
+    if s <= _EXACT_S and neg_out is None:
+        _round_exponential_keys(x, u, s, scale, idx_out)
+        return
     shift, top = np.float32(126 - s), np.float32(s + 1)
     for i in range(x.size):
         v = x[i]
@@ -88,6 +91,31 @@ def _round_exponential(x, u, scale, s, two_s, idx_out, neg_out):
         p = mantissa.view(np.float32) - np.float32(1.0) if lo > np.float32(0.0) else r * two_s
         j = lo + (np.float32(1.0) if u[i] < p else np.float32(0.0))
         _store(idx_out, neg_out, i, j, v)
+
+
+_EXACT_S = 125  # `_round_exponential_keys` needs 2^s normal and 126 - s > 0
+
+
+@inline
+def _round_exponential_keys(x, u, s, scale, keys):
+    """`_round_exponential`'s keys 2·level + sign, for s <= _EXACT_S, in fewer vector
+    operations (one compare a coordinate, no selects; the loop is bound by their count:
+    ~10% faster). The same values: with E = max(biased exponent, 127 - s), P(up) =
+    r·2^(127 - E) - min(lo, 1), which is 2m - 1 (r·2^(1-e) = 2m, exact) where lo > 0 and
+    r·2^s where lo = 0 (a subnormal r has biased exponent 0, so lo = 0 without a test); the
+    sign is the sign bit, kept where min(level, 1) = 1. Float32 lanes, as `_store`'s."""
+    shift, top = np.float32(126 - s), np.float32(s + 1)
+    floor_e = np.int32(127 - s)
+    for i in range(x.size):
+        v = x[i]
+        r = min(abs(v) / scale, np.float32(1.0))
+        e = np.int32(np.float32(r).view(np.uint32) >> np.uint32(23))
+        lo = min(max(np.float32(e) - shift, np.float32(0.0)), top)
+        power = np.uint32((254 - max(e, floor_e)) << 23).view(np.float32)  # 2^(127 - E)
+        p = r * power - min(lo, np.float32(1.0))
+        j = lo + (np.float32(1.0) if u[i] < p else np.float32(0.0))
+        sign = np.float32(np.int32(np.float32(v).view(np.uint32) >> np.uint32(31)))
+        keys[i] = j + j + min(j, np.float32(1.0)) * sign
 
 
 @inline

@@ -142,3 +142,36 @@ def test_subnormal_scale_rounds_r_equal_one_to_the_top_level(method):
     for idx, neg in ((i1, n1), (i2, n2)):
         assert idx.flatten().tolist() == [3, 3, 3]
         assert neg.flatten().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("s", [1, 2, 6, 60, 120, 125, 126, 300])
+def test_exponential_keys_are_the_general_loops(s):
+    """`_round_exponential_keys` (P(up) and the sign by arithmetic, s <= _EXACT_S) gives the
+    keys 2·level + sign that the general loop's level and sign make (which the tests above
+    hold to the torch path): zeros of both signs, subnormal and tiny ratios, exact powers of
+    two at and around every bracket, r = 1, and scales above the bucket's max."""
+    import numpy as np
+    from simnet.compression import round_kernels as rk
+
+    @jit.numba.njit  # not cached: it inlines round_kernels' loops
+    def both(x, u, scale, s, keys, idx, neg):
+        rk._round_exponential(x, u, scale, s, np.float32(2.0**s), keys, None)
+        rk._round_exponential(x, u, scale, s, np.float32(2.0**s), idx, neg)
+
+    rng = np.random.default_rng(s)
+    n = 20_000
+    x = (rng.standard_normal(n) * 10.0 ** rng.integers(-45, 1, n)).astype(np.float32)
+    x[::17] = 0.0
+    x[::19] = -0.0
+    powers = np.float32(2.0) ** rng.integers(-150, 1, n // 4).astype(np.float32)
+    x[::4] = powers * rng.choice([-1, 1], powers.size)  # bracket ends (and 2^-150 = 0)
+    x[5] = 1.0
+    u = rng.random(n).astype(np.float32)
+    u[::3] = 0.0  # P(up) = 0 must never round up
+    for scale in (np.float32(1.0), np.float32(1.75), np.float32(1e-40)):
+        keys, idx = np.empty(n, np.int32), np.empty(n, np.int32)
+        neg = np.empty(n, np.bool_)
+        xs = x if scale >= 1 else x * np.float32(1e-40)  # a subnormal bucket
+        both(xs, u, scale, s, keys, idx, neg)
+        assert np.array_equal(keys, 2 * idx + neg)
+        assert (idx > 0).any() and neg.any() and (idx == 0).any()
