@@ -11,7 +11,7 @@ from simnet.compression import threads
 
 def test_compression_bench_prints_a_row_per_method_and_format(capsys):
     assert bench.main(["--n", "4096", "--methods", "qsgd", "nuqsgd", "--formats", "fixed",
-                       "entropy", "--repeats", "1", "--device", "cpu"]) == 0
+                       "entropy", "--repeats", "1", "--rounds", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     rows = re.findall(r"^(qsgd|nuqsgd) +(fixed|entropy) +([\d.]+) +([\d.]+) +([\d.]+) +"
                       r"([\d.]+) +([\d.]+) +([\d.]+)$", out, re.M)
