@@ -1,12 +1,12 @@
 """`python -m simnet.bench compression`: speed and size of qsgd/qsgdinf/nuqsgd per format.
 
 For each n and each (method, format) on a Gaussian gradient: encode and decode throughput
-(million coordinates per second, best of R repeats in each of K interleaved rounds), bits
-per coordinate of the payload, (encode + decode time) / (time of one `x.abs().sum()` memory
-pass measured in the same run; its 100 MB temporary is page-faulted afresh on some runs and
-not others, so the ratio to the same pass into a reused buffer, "/warm", is printed too: the
-stricter yardstick), and payload size / empirical entropy of the quantized (sign, level)
-symbols (n·H bits).
+(million coordinates per second, best of R repeats or more within a time budget, in each of
+K interleaved rounds), bits per coordinate of the payload, (encode + decode time) / (time of
+one `x.abs().sum()` memory pass measured in the same run, by the same rule; its 100 MB
+temporary is page-faulted afresh on some runs and not others, so the ratio to the same pass
+into a reused buffer, "/warm", is printed too: the stricter yardstick), and payload size /
+empirical entropy of the quantized (sign, level) symbols (n·H bits).
 
 On CPU it first prints how much a second thread gains right now (the codecs split their work
 over `threads.THREADS` threads): on a shared VM a core may be lent elsewhere for seconds at a
@@ -29,12 +29,16 @@ METHODS = ["qsgd", "qsgdinf", "nuqsgd"]
 FORMATS = ["fixed", "elias", "entropy", "auto"]
 
 
-def best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
+def best_time(fn, repeats: int, budget_s: float = 0.0) -> float:
+    """The best of at least `repeats` timings of fn(), and of more until `budget_s` seconds
+    are spent on them (1000 at most): a short call gets many samples, as noise on a shared
+    machine weighs most on it (and only ever adds time)."""
+    best, spent, count = float("inf"), 0.0, 0
+    while count < repeats or (spent < budget_s and count < 1000):
         t = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t)
+        took = time.perf_counter() - t
+        best, spent, count = min(best, took), spent + took, count + 1
     return best
 
 
@@ -68,19 +72,20 @@ def entropy_bits(c, x: torch.Tensor, seed: int) -> float:
 
 
 def run(n: int, repeats: int, methods, formats, bits: int, d: int, device: str,
-        rounds: int = 1) -> list[dict]:
-    """The rows for one n. Every (method, format) is timed best of `repeats`, in each of
-    `rounds` sweeps over them all; a row keeps its best over the rounds. Interleaved so, a
-    stall of the shared machine (a core lent elsewhere for a second or two) lands in one
-    round of several rows, not in all the timings of one."""
+        rounds: int = 1, budget_s: float = 0.0) -> list[dict]:
+    """The rows for one n. Every (method, format) is timed best of `repeats` (or more, within
+    `budget_s` seconds: `best_time`), in each of `rounds` sweeps over them all; a row keeps
+    its best over the rounds. Interleaved so, a stall of the shared machine (a core lent
+    elsewhere for a second or two) lands in one round of several rows, not in all the
+    timings of one. The memory passes are timed by the same rule."""
     x = torch.randn(n, generator=torch.Generator().manual_seed(0)).to(device)
     buf = torch.empty_like(x)
 
     def memory_pass() -> float:  # best of many: a shared machine adds noise, never removes it
-        return best_time(lambda: x.abs().sum().item(), max(20, repeats))
+        return best_time(lambda: x.abs().sum().item(), max(20, repeats), budget_s)
 
     def warm_pass() -> float:  # the same pass into a reused buffer: no page faults
-        return best_time(lambda: torch.abs(x, out=buf).sum().item(), max(20, repeats))
+        return best_time(lambda: torch.abs(x, out=buf).sum().item(), max(20, repeats), budget_s)
 
     mem, warm = memory_pass(), warm_pass()
     cases = []  # (row, compressor, payload), payloads made (and kernels compiled) untimed
@@ -98,8 +103,9 @@ def run(n: int, repeats: int, methods, formats, bits: int, d: int, device: str,
     for _ in range(rounds):
         for row, c, payload in cases:
             row["enc_s"] = min(row["enc_s"], best_time(lambda: c.encode(x, _generator(device)),
-                                                       repeats))
-            row["dec_s"] = min(row["dec_s"], best_time(lambda: c.decode(payload, n), repeats))
+                                                       repeats, budget_s))
+            row["dec_s"] = min(row["dec_s"], best_time(lambda: c.decode(payload, n), repeats,
+                                                       budget_s))
         # the yardstick sampled between rounds too: the fastest pass seen, the strictest
         mem, warm = min(mem, memory_pass()), min(warm, warm_pass())
     rows = [row for row, _, _ in cases]
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="best of R timings a round")
     ap.add_argument("--rounds", type=int, default=2,
                     help="sweeps over all rows, interleaved; each row keeps its best")
+    ap.add_argument("--budget", type=float, default=0.1,
+                    help="seconds a timing may take: short calls are repeated more than R times")
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--formats", nargs="+", default=FORMATS, choices=FORMATS)
     ap.add_argument("--bits", type=int, default=4,
@@ -132,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"bits={args.bits}, bucket_size={args.bucket_size}, best of {args.repeats} "
-          f"in each of {args.rounds} rounds")
+          f"bits={args.bits}, bucket_size={args.bucket_size}, best of {args.repeats} (or more "
+          f"within {args.budget} s) in each of {args.rounds} rounds")
     if args.device == "cpu" and threads.THREADS > 1:
         trials = 30
         top, mid = thread_gain(trials)
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
               f"median {mid:.2f}x (of {trials} side-by-side trials)")
     for n in args.n:
         rows = run(n, args.repeats, args.methods, args.formats, args.bits, args.bucket_size,
-                   args.device, args.rounds)
+                   args.device, args.rounds, args.budget)
         print(f"\nn = {n:,}   memory pass x.abs().sum(): {rows[0]['mem_s'] * 1e3:.2f} ms; "
               f"warm (into a reused buffer, no page faults): {rows[0]['warm_s'] * 1e3:.2f} ms")
         print(f"{'method':8} {'format':8} {'enc Mc/s':>9} {'dec Mc/s':>9} {'bits/coord':>10} "
