@@ -257,7 +257,7 @@ def decode_sections(body, starts, b0, b1, d, numel, table, lengths, signed, scal
             for _ in range(4):
                 t, ot = w >> _SHIFT, ow >> _SHIFT
                 length, olength = lengths[t], lengths[ot]
-                if length == 0 or olength == 0:  # not in the table: the checked step
+                if min(length, olength) == 0:  # not in the table: the checked step
                     break
                 e, oe = table[t], table[ot]
                 o1, o = _spots(e, o)
@@ -270,7 +270,7 @@ def decode_sections(body, starts, b0, b1, d, numel, table, lengths, signed, scal
                 return ERR_BEYOND, b
             if oo > olimit:
                 return ERR_BEYOND, ob
-            if length != 0 and olength != 0:
+            if min(length, olength) != 0:
                 continue
         if pos < end:  # a checked step of this lane: up to 4 entries, then the slow path
             w = _window8(body, pos) if (pos >> 3) + 8 <= nbody else _window(body, pos)
