@@ -203,6 +203,18 @@ def test_truncation_and_extension(case, data):
     assert same_verdict(c, payload + extra, n) == "ValueError"
 
 
+def framed(c, n: int, lengths: list[int], body: bytearray) -> bytes:
+    """An elias payload of unit scales, these section lengths (bits) and this code body (its
+    bits past sum(lengths) zeroed: valid padding)."""
+    total, w = sum(lengths), elias.length_bits(c.bucket_size, c.grid)
+    if total % 8:
+        body[-1] &= (0xFF << (8 - total % 8)) & 0xFF
+    framing = "".join(format(x, f"0{w}b") for x in lengths)
+    framing += "0" * (-len(framing) % 8)
+    return (wire.header("elias", n) + np.ones(len(lengths), ">f4").tobytes()
+            + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8)) + bytes(body))
+
+
 @settings(max_examples=500, **SETTINGS)
 @given(st.sampled_from(METHODS), st.sampled_from([1, 3, 7, 120]), st.integers(1, 40),
        st.integers(1, 200), st.data())
@@ -215,14 +227,7 @@ def test_random_code_sections(method, s, d, n, data):
     lengths = [data.draw(st.integers(0, min(2**w - 1, 3 * d + 20))) for _ in range(nb)]
     total = sum(lengths)
     body = bytearray(data.draw(st.binary(min_size=-(-total // 8), max_size=-(-total // 8))))
-    if total % 8:
-        body[-1] &= (0xFF << (8 - total % 8)) & 0xFF  # zero padding
-    framing = "".join(format(x, f"0{w}b") for x in lengths)
-    framing += "0" * (-len(framing) % 8)
-    payload = (wire.header("elias", n) + np.ones(nb, ">f4").tobytes()
-               + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8))
-               + bytes(body))
-    same_verdict(c, payload, n)
+    same_verdict(c, framed(c, n, lengths, body), n)
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -255,14 +260,7 @@ def test_random_long_code_sections(method, s, d, n, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     # sparse-ish random bits: mostly short triples, so the walk goes on for a while
     body = bytearray(np.packbits(rng.random(-(-total // 8) * 8) < 0.3).tobytes())
-    if total % 8:
-        body[-1] &= (0xFF << (8 - total % 8)) & 0xFF  # zero padding
-    framing = "".join(format(x, f"0{w}b") for x in lengths)
-    framing += "0" * (-len(framing) % 8)
-    payload = (wire.header("elias", n) + np.ones(nb, ">f4").tobytes()
-               + bytes(int(framing[i:i + 8], 2) for i in range(0, len(framing), 8))
-               + bytes(body))
-    same_verdict(c, payload, n)
+    same_verdict(c, framed(c, n, lengths, body), n)
 
 
 @pytest.mark.parametrize("d", [1, 2, 7, 15, 64, 512, 70000])
