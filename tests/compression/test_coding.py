@@ -319,7 +319,7 @@ def test_key_counts_from_pair_codes(n):
 @pytest.mark.parametrize("lo", [0, 6])
 @pytest.mark.parametrize("hi", [1000, 1001, 1002, 1005, 1007, 1015])
 def test_pair_histogram_counts_every_pair_once(lo, hi):
-    """The compiled pair-code histogram (four sub-histograms, eight keys a step, then the
+    """The compiled pair-code histogram (eight sub-histograms, sixteen keys a step, then the
     tail pair by pair and a lone last key) against numpy's count of keys[i] << 4 | keys[i+1],
     a lone last key pairing with 0; skewed keys, so one code dominates."""
     from simnet.compression import level_keys
@@ -331,6 +331,28 @@ def test_pair_histogram_counts_every_pair_once(lo, hi):
     part = np.append(keys[lo:hi], np.uint8(0)) if (hi - lo) % 2 else keys[lo:hi]
     codes = part[0::2].astype(np.int64) << 4 | part[1::2]
     assert np.array_equal(counts, np.bincount(codes, minlength=256))
+
+
+@pytest.mark.parametrize("bad_at", [None, 6, 13, 40, 1000, 1006])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_key_histogram_counts_and_finds_the_first_bad_key(bad_at, dtype):
+    """The compiled key histogram (shift 0: eight keys a step into eight sub-histograms, then
+    one by one) against numpy's bincount of keys [6, 1007); a key outside [0, 2G) (in a
+    step, or in the tail) is reported at its position, the keys before it counted and none
+    from it on."""
+    from simnet.compression import level_keys
+
+    rng = np.random.default_rng(7)
+    keys = np.minimum(rng.geometric(0.5, 1010) - 1, 15).astype(dtype)
+    if bad_at is not None:
+        keys[bad_at] = 16 if bad_at % 2 else 300 % np.iinfo(dtype).max
+    lo, hi = 6, 1007
+    counts = np.full(16, -1, np.int64)
+    found = level_keys.histogram(keys, lo, hi, 0, counts)
+    inside = bad_at is not None and lo <= bad_at < hi
+    assert found == (bad_at if inside else -1)
+    counted = keys[lo:found] if inside else keys[lo:hi]  # every key before the bad one
+    assert np.array_equal(counts, np.bincount(counted, minlength=16))
 
 
 @pytest.mark.parametrize("fmt", ["fixed", "elias", "entropy", "auto"])
