@@ -15,6 +15,8 @@ from . import jit, threads
 from .elias_kernels import bucket_gap_bits
 from .norm_kernels import ScaleNotFinite, scale_through
 from .norm_kernels import scratch as norm_scratch
+from .pair_vectors import FAST as _LIST_PAIRS
+from .pair_vectors import PAIRS, list_pairs32
 from .round_kernels import BLOCK, draw_scratch, round_from
 
 __all__ = ["dtype_for", "of_levels", "of_rounding", "bucket_ranges", "code_space",
@@ -180,16 +182,55 @@ def _tally(keys, lo, hi, subs, stride):
     return -1
 
 
+_LIST_KEYS = 1024  # keys listed (`pair_vectors`) before their codes are counted
+_DENSE = PAIRS - PAIRS // 8  # nonzero pairs of a span's first 32 past which it is not listed
+
+
 @jit.inline
-def _tally_pairs(keys, lo, hi, shift, subs, stride):
+def _listing():
+    """`_tally_pairs`' buffer of listed pair codes."""
+    return np.empty(_LIST_KEYS // 2 + PAIRS, np.uint16)
+
+
+@jit.inline
+def _count(codes, m, subs, offs):
+    """Add codes[:m] to the sub-histograms (offsets offs), SUBS codes an iteration."""
+    j = 0
+    while j + SUBS <= m:
+        for k in range(SUBS):
+            subs[offs[k] + U(codes[U(j + k)])] += 1
+        j += SUBS
+    while j < m:
+        subs[U(codes[U(j)])] += 1
+        j += 1
+
+
+@jit.inline
+def _tally_pairs(keys, lo, hi, shift, subs, stride, listed):
     """Add the pair codes keys[i] << shift | keys[i + 1] of i = lo, lo + 2, ... < hi (lo
     even; a lone last key pairs with 0) to the sub-histograms, SUBS pairs an iteration; keys
     valid. (Most pairs share a few codes, and each increment of a counter waits for the last
     one's store: 1 M qsgd keys at 4 bits took 0.25 ms with two counters a code, 0.17 with
-    four, 0.14 with eight.)"""
+    four, 0.14 with eight.) With uint8 keys on `pair_vectors.FAST` hosts, the codes of the
+    pairs other than (0, 0) are listed first (`listed`: `_listing()`), 64 keys a call, and
+    only those counted; the zero pairs go to code 0 at once (`pair_vectors` has figures).
+    A span of _LIST_KEYS whose first 32 pairs have fewer than 1/8 zero pairs (qsgdinf,
+    nuqsgd) is counted directly, as listing would not pay."""
     sh = U(shift)
     offs = _offsets(stride)
     i = lo
+    if _LIST_PAIRS and keys.itemsize == 1:
+        at, out = keys.ctypes.data, listed.ctypes.data
+        while i + 2 * PAIRS <= hi:
+            span = min(hi - i, _LIST_KEYS) // (2 * PAIRS) * (2 * PAIRS)
+            m = list_pairs32(at + i, shift, out)
+            if m > _DENSE:  # few zero pairs (a dense grid): listing would not pay
+                break
+            for a in range(i + 2 * PAIRS, i + span, 2 * PAIRS):
+                m += list_pairs32(at + a, shift, out + 2 * m)
+            _count(listed, m, subs, offs)
+            subs[0] += span // 2 - m
+            i += span
     while i + 2 * SUBS <= hi:
         for k in range(SUBS):
             subs[offs[k] + ((U(keys[U(i + 2 * k)]) << sh) | U(keys[U(i + 2 * k + 1)]))] += 1
@@ -202,12 +243,12 @@ def _tally_pairs(keys, lo, hi, shift, subs, stride):
 
 
 @jit.inline
-def _tally_codes(keys, lo, hi, shift, subs, stride):
+def _tally_codes(keys, lo, hi, shift, subs, stride, listed):
     """`_tally` the keys [lo, hi) (shift = 0; its return value), or `_tally_pairs` their
     pair codes (shift > 0; -1)."""
     if shift == 0:
         return _tally(keys, lo, hi, subs, stride)
-    _tally_pairs(keys, lo, hi, shift, subs, stride)
+    _tally_pairs(keys, lo, hi, shift, subs, stride, listed)
     return -1
 
 
@@ -217,7 +258,7 @@ def histogram(keys, lo, hi, shift, counts):
     with shift = 0, else of the pair codes ([2^(2·shift)]; lo even; keys valid). Returns -1,
     or the first position whose key is outside [0, 2G) (shift = 0)."""
     subs, stride = _sub_histograms(counts.size)
-    bad = _tally_codes(keys, lo, hi, shift, subs, stride)
+    bad = _tally_codes(keys, lo, hi, shift, subs, stride, _listing())
     _merge(counts, subs, stride)
     return bad
 
@@ -253,6 +294,7 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
     u, pairs = draw_scratch()
     buf = norm_scratch(d)
     subs, stride = _sub_histograms(counts.size)
+    listed = _listing()
     scaled = b0  # buckets [b0, scaled) have their scales
     gapped = b0  # buckets [b0, gapped) have their gap bits counted
     gap_total = 0
@@ -262,7 +304,7 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
         if bad >= 0:
             return bad
         round_from(x, scales, seed, d, kind, s, start, m, off, u, pairs, keys[start:], None)
-        _tally_codes(keys, start, start + m, shift, subs, stride)  # (levels in the grid)
+        _tally_codes(keys, start, start + m, shift, subs, stride, listed)  # (levels in the grid)
         if glen.size:
             whole = b1 if start + m == n else (start + m) // d  # buckets keyed to the end
             for b in range(gapped, whole):

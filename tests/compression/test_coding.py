@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from simnet import compression
-from simnet.compression import scale_coding
+from simnet.compression import pair_vectors, scale_coding
 from simnet.compression.coding import (BitReader, omega_encode, omega_read, pack_fixed,
                                        unpack_fixed, write_fields)
 from simnet.compression.quantize import nonzero_probability
@@ -317,20 +317,50 @@ def test_key_counts_from_pair_codes(n):
 
 
 @pytest.mark.parametrize("lo", [0, 6])
-@pytest.mark.parametrize("hi", [1000, 1001, 1002, 1005, 1007, 1015])
-def test_pair_histogram_counts_every_pair_once(lo, hi):
+@pytest.mark.parametrize("hi", [1000, 1001, 1002, 1005, 1007, 1015, 3101])
+@pytest.mark.parametrize("zeros", [0.6, 0.1, 0.0])
+def test_pair_histogram_counts_every_pair_once(lo, hi, zeros):
     """The compiled pair-code histogram (eight sub-histograms, sixteen keys a step, then the
-    tail pair by pair and a lone last key) against numpy's count of keys[i] << 4 | keys[i+1],
-    a lone last key pairing with 0; skewed keys, so one code dominates."""
+    tail pair by pair and a lone last key; on AVX-512 hosts the codes of nonzero pairs listed
+    first, spans of 1024 keys) against numpy's count of keys[i] << 4 | keys[i+1], a lone
+    last key pairing with 0; skewed keys, so one code dominates, with many zero pairs
+    (listed), few (counted directly) or none."""
     from simnet.compression import level_keys
 
     rng = np.random.default_rng(hi + lo)
     keys = np.minimum(rng.geometric(0.6, hi) - 1, 15).astype(np.uint8)
+    keys[keys == 0] = 0 if zeros == 0.6 else 3
+    keys[rng.random(hi) < zeros * (zeros < 0.5)] = 0
     counts = np.full(256, -1, np.int64)  # (overwritten)
     assert level_keys.histogram(keys, lo, hi, 4, counts) == -1
     part = np.append(keys[lo:hi], np.uint8(0)) if (hi - lo) % 2 else keys[lo:hi]
     codes = part[0::2].astype(np.int64) << 4 | part[1::2]
     assert np.array_equal(counts, np.bincount(codes, minlength=256))
+
+
+@pytest.mark.skipif(not pair_vectors.FAST, reason="needs AVX-512 BW and VBMI2")
+@pytest.mark.parametrize("shift", [1, 3, 4, 8])
+def test_list_pairs32_lists_the_codes_of_nonzero_pairs_in_order(shift):
+    """`pair_vectors.list_pairs32` called directly: of 32 pairs of uint8 keys (some (0, 0),
+    some (0, k) or (k, 0)), the codes of the nonzero ones in order, then zeros to 32, and
+    their count."""
+    from simnet.compression import jit
+
+    @jit.numba.njit
+    def listed(keys, shift, out):
+        return pair_vectors.list_pairs32(keys.ctypes.data, shift, out.ctypes.data)
+
+    rng = np.random.default_rng(shift)
+    for trial in range(20):
+        keys = rng.integers(0, 1 << shift, 64).astype(np.uint8)
+        keys[rng.random(64) < trial / 20] = 0
+        out = np.full(40, 7777, np.uint16)
+        count = listed(keys, shift, out)
+        codes = keys[0::2].astype(np.int64) << shift | keys[1::2]
+        expected = codes[(keys[0::2] != 0) | (keys[1::2] != 0)]
+        assert count == expected.size
+        assert np.array_equal(out[:count], expected)
+        assert (out[count:32] == 0).all() and (out[32:] == 7777).all()
 
 
 @pytest.mark.parametrize("bad_at", [None, 6, 13, 40, 1000, 1006])

@@ -571,3 +571,28 @@ def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, threads, levels, 
         for mb in (len(vector) - 1, len(vector), len(vector) * 9 // 10):
             got, want = encode_lanes_both(c, q, mb)
             assert got == want and (got is None) == (mb < len(vector))
+
+
+def test_pair_mode_compiles_and_agrees_without_vector_steps(tmp_path):
+    """SIMNET_VECTOR=0 (as on a host without AVX-512): the kernels compile afresh (a cache of
+    their own) with no vector step, the pair histogram counting every pair directly
+    (`pair_vectors.FAST` off), and the qsgd entropy payload (pair mode, most pairs (0, 0))
+    is the same."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys, torch\n"
+              "from simnet import compression\n"
+              "from simnet.compression import lane_vectors, pair_vectors\n"
+              "assert not pair_vectors.FAST and not lane_vectors.FAST\n"
+              "x = torch.randn(600_001, generator=torch.Generator().manual_seed(3))\n"
+              "c = compression.get('qsgd', bits=4, bucket_size=512, encoding='entropy')\n"
+              "sys.stdout.buffer.write(c.encode(x, torch.Generator().manual_seed(7)))\n")
+    env = {**os.environ, "SIMNET_VECTOR": "0", "NUMBA_CACHE_DIR": str(tmp_path)}
+    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         check=True, timeout=600).stdout
+    x = torch.randn(600_001, generator=torch.Generator().manual_seed(3))
+    c = compression.get("qsgd", bits=4, bucket_size=512, encoding="entropy")
+    assert entropy.pairs_for(600_001, 512, c.grid.size)
+    assert got == c.encode(x, torch.Generator().manual_seed(7))
