@@ -150,7 +150,8 @@ def _merge(counts, subs, stride):
 
 @jit.inline
 def _offsets(stride):
-    """The sub-histograms' offsets, unsigned (a tuple: LLVM folds each into its statement)."""
+    """The SUBS = 8 sub-histograms' offsets, unsigned (a tuple: LLVM folds each into its
+    statement)."""
     return (U(0), U(stride), U(2 * stride), U(3 * stride), U(4 * stride), U(5 * stride),
             U(6 * stride), U(7 * stride))
 
