@@ -239,7 +239,9 @@ def _coding_ranges(nb: int, d: int) -> list[tuple[int, int]]:
 
 @lru_cache(maxsize=8)
 def _enc_tables(d: int, g: int):
-    """Encoder tables (layout in elias_kernels.py): (ftab, lb, lcap, gtab, ltab)."""
+    """Encoder tables (layout in elias_kernels.py): (ftab, lb, lcap, gtab, ltab, kfields),
+    kfields the vector step's field of each key (`elias_vectors.key_fields`) for grids of
+    <= KEYS / 2 points, else None."""
     gcode, glen = _omega_lut(min(d, 1 << 16))  # the split tables, for the rare path
     gtab = (gcode << _U(6)) | glen.astype(_U)
     lcode, llen = _omega_lut(g - 1)
@@ -260,7 +262,8 @@ def _enc_tables(d: int, g: int):
     ftab[1:gaps + 1, 2:2 * lcap] = np.where(size <= 32, (code << _U(6)) | size.astype(_U),
                                            K.SENTINEL)
     ftab[d + 1:gaps + 1, 2:] = K.SENTINEL  # gaps > d cannot occur (rows left for a d < GAPS)
-    return ftab.reshape(-1), lb, lcap, gtab, ltab
+    kfields = elias_vectors.key_fields() if 2 * g <= elias_vectors.KEYS else None
+    return ftab.reshape(-1), lb, lcap, gtab, ltab, kfields
 
 
 def _coded(kernel, *args) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import elias_kernels as K
 from . import jit
-from .elias_vectors import LANES, RARE, code_listed64, list64
+from .elias_vectors import LANES, RARE, code_listed64, code_listed64_keyed, list64
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, draw_scratch, round_from
@@ -129,13 +129,15 @@ def _from_carry(carry, nacc):
 
 
 @jit.inline
-def _code_listed(keys, base, a, e, last, todo, listed, words, wi, acc, nacc):
+def _code_listed(keys, base, a, e, last, todo, listed, words, wi, acc, nacc, kfields):
     """The triples of the nonzeros among coordinates a, ..., e - 1 (one bucket's piece;
     keys[k - base], as `_code`), in vector registers: listed first (`elias_vectors.list64`:
     their positions from a into todo, their keys into listed, int32, BLOCK + 16 each), then
     coded LANES a call (`code_listed64`, its pending bits carried at the top of a 32-bit
-    word, not at the bottom of acc). Returns (acc, nacc, wi, last, declined): declined True
-    if a call declined (a code too long for it), and the rest then meaningless.
+    word, not at the bottom of acc; `code_listed64_keyed` where kfields, `key_fields()`, is
+    given: numba compiles each case on its own). Returns (acc, nacc, wi, last, declined):
+    declined True if a call declined (a code too long for it), and the rest then
+    meaningless.
 
     The loop has no branch and the kernel no call on its path: either made it ~1.3x
     slower (LLVM then spills the vector constants)."""
@@ -149,8 +151,12 @@ def _code_listed(keys, base, a, e, last, todo, listed, words, wi, acc, nacc):
     declined = 0
     for j in range(0, count, LANES):
         valid = min(LANES, count - j)
-        r = code_listed64(pos_at + 4 * j, key_at + 4 * j, valid, last - a, at + 4 * wi, carry,
-                          nacc)
+        if kfields is None:
+            r = code_listed64(pos_at + 4 * j, key_at + 4 * j, valid, last - a, at + 4 * wi,
+                              carry, nacc)
+        else:
+            r = code_listed64_keyed(pos_at + 4 * j, key_at + 4 * j, valid, last - a,
+                                    at + 4 * wi, carry, nacc, kfields.ctypes.data)
         declined |= r
         wi += r & 255  # (0 if declined: within the words the caller checked)
         nacc = (r >> 8) & 31
@@ -161,7 +167,7 @@ def _code_listed(keys, base, a, e, last, todo, listed, words, wi, acc, nacc):
 
 @jit.inline
 def _code_block(keys, base, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab,
-                ltab, words, sec_bits, acc, nacc, wi, last, opened):
+                ltab, kfields, words, sec_bits, acc, nacc, wi, last, opened):
     """Code coordinates [start, start + m) (keys[k - base], as `_code`), a bucket's piece at
     a time: in vector registers if `vector` (`_code_listed`), else a sparse block lists
     each piece's nonzeros first (branch-free) and codes only them, a dense one codes every
@@ -177,7 +183,7 @@ def _code_block(keys, base, start, m, n, d, sparse, vector, todo, listed, ftab, 
             return acc, nacc, wi, last, opened, OVERFLOW  # (a triple stores <= 3 words, the end 1)
         if vector:
             acc, nacc, wi, last, declined = _code_listed(keys, base, a, e, last, todo, listed,
-                                                         words, wi, acc, nacc)
+                                                         words, wi, acc, nacc, kfields)
             if declined:
                 return acc, nacc, wi, last, opened, DECLINED
         elif sparse:
@@ -217,14 +223,15 @@ def _flush(words, wi, acc, nacc):
 
 @jit.kernel
 def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, gtab, ltab,
-                words, sec_bits, vector):
+                kfields, words, sec_bits, vector):
     """Scale and round buckets [b0, b1) of the flat gradient x (float32 [n]; the last bucket
     may be cut short) as `norm_kernels` (`norm`: L2 or LINF; bucket b's scale to scales[b],
     float32) and `round_kernels.quantize_rows` do (coordinate i with draw off + i of the
     stream `seed`), and write their elias code sections into words (uint32, whose bytes are
     the stream from bit 0, MSB first; the range's largest possible section bits / 32 +
     3·BLOCK + 1 words or more), sec_bits[b] (int64) receiving each section's length in bits.
-    Tables as in `elias.py`'s `_enc_tables`; the rounding yields levels inside the grid.
+    Tables as in `elias.py`'s `_enc_tables` (kfields: `elias_vectors.key_fields()` for
+    grids of <= 16 points, else None); the rounding yields levels inside the grid.
 
     With `vector` (only where `elias_vectors.FAST`) the nonzeros are coded in vector
     registers; else a block with more zeros than nonzeros lists its nonzeros first
@@ -257,14 +264,14 @@ def encode_rows(x, scales, norm, seed, off, d, kind, s, b0, b1, ftab, lb, lcap, 
         sparse = not vector and 2 * _nonzeros(keys, m) < m
         acc, nacc, wi, last, opened, status = _code_block(
             keys, start, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab,
-            ltab, words, sec_bits, acc, nacc, wi, last, opened)
+            ltab, kfields, words, sec_bits, acc, nacc, wi, last, opened)
         if status:
             return status
     return _flush(words, wi, acc, nacc)
 
 
 @jit.kernel
-def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits, vector):
+def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, kfields, words, sec_bits, vector):
     """`encode_rows` from the keys 2·level + sign of the n coordinates (`level_keys`, inside
     the grid; the last bucket may be cut short) instead of a gradient: the code sections of
     buckets [b0, b1) into words, their lengths into sec_bits (`vector` as there). Returns
@@ -285,7 +292,7 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, words, sec_bits, vect
         at = 32 * wi + nacc
         acc, nacc, wi, last, opened, status = _code_block(
             keys, 0, start, m, n, d, sparse, vector, todo, listed, ftab, lb, lcol, gtab, ltab,
-            words, sec_bits, acc, nacc, wi, last, opened)
+            kfields, words, sec_bits, acc, nacc, wi, last, opened)
         if status:
             return status
         # the next block's walk, by this one's density (neighbours are alike; either walk is

@@ -15,6 +15,7 @@ import torch
 from simnet import compression
 from simnet.compression import elias, elias_fused, elias_vectors, jit, level_keys
 from simnet.compression.coding import omega_encode
+from test_coding import omega_str  # same folder: pytest puts it on sys.path
 
 needs_vector_step = pytest.mark.skipif(
     jit.numba is None or not elias_vectors.FAST,
@@ -65,12 +66,13 @@ def random_keys(rng, n: int, points: int, density: float, top: int | None = None
 
 
 @needs_vector_step
-@pytest.mark.parametrize("points", [2, 8, 128, 4096, 40_000])
+@pytest.mark.parametrize("points", [2, 8, 16, 17, 128, 4096, 40_000])
 @pytest.mark.parametrize("d", [1, 7, 63, 64, 65, 100, 512, 1000])
 @pytest.mark.parametrize("density", [0.02, 0.3, 0.6, 0.9, 1.0])
 def test_vector_step_codes_as_the_scalar_coder(points, d, density):
     """Sparse and dense blocks, pieces of any length (d not a multiple of 16 or 64), short
-    last buckets, uint8/16/32 keys: the same words and section lengths. Up to 128 points
+    last buckets, uint8/16/32 keys, grids of up to 16 points (`code_listed64_keyed`) and
+    more: the same words and section lengths. Up to 128 points
     nothing is declined; with 40,000 points and sparse keys, triples longer than 32 bits
     are common: declined ranges, coded again without the vector step."""
     rng = np.random.default_rng(points + d)
@@ -84,6 +86,21 @@ def test_vector_step_codes_as_the_scalar_coder(points, d, density):
             assert not declined
         if points == 40_000 and density <= 0.3 and d >= 64 and n == 5000:
             assert declined  # gaps >= 16 and levels >= 2^15: triples of 35 bits and more
+
+
+def test_key_fields_are_the_sign_then_omega_of_the_level():
+    """`key_fields()` (the keyed vector step's table), against the omega table of DESIGN §3:
+    key 2·level + sign holds the sign bit then ω(level), its length in the low 8 bits; the
+    keys of level 0 have no field. It holds every key of a grid of KEYS / 2 points."""
+    table = elias_vectors.key_fields()
+    assert table.dtype == np.uint32 and table.size == elias_vectors.KEYS == 32
+    assert table[0] == table[1] == 0
+    for key in range(2, 32):
+        level, sign = key >> 1, key & 1
+        want = str(sign) + omega_str(level)
+        length = int(table[key]) & 255
+        assert length == len(want) <= 8
+        assert format(int(table[key]) >> 8, f"0{length}b") == want
 
 
 @functools.cache
