@@ -278,7 +278,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
 
         return sig, codegen
 
-    def _code_listed(builder, pos_in, key_in, valid, last, out, carry, nacc, fields=None):
+    def _code_listed_ir(builder, pos_in, key_in, valid, last, out, carry, nacc, fields=None):
         """`code_listed64`'s IR (fields: `_code_group`'s)."""
         valid, last = builder.trunc(valid, I32), builder.trunc(last, I32)
         groups = []
@@ -305,7 +305,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
                           types.int64, types.int64)
 
         def codegen(context, builder, signature, args):
-            return _code_listed(builder, *args)
+            return _code_listed_ir(builder, *args)
 
         return sig, codegen
 
@@ -321,7 +321,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         def codegen(context, builder, signature, args):
             table = [LV._load(builder, LV._addr(builder, builder.add(
                 args[7], ir.Constant(I64, 64 * h))), _vec(I32)) for h in range(2)]
-            return _code_listed(builder, *args[:7], table)
+            return _code_listed_ir(builder, *args[:7], table)
 
         return sig, codegen
 
