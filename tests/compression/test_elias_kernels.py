@@ -343,3 +343,20 @@ def test_gap_bits_against_a_naive_walk(d, density):
         keys[rng.integers(0, n, 3)] = 0  # a few sure zeros, and bursts of them
         for b0, b1 in [(0, nb), (nb // 3, nb - nb // 4), (nb - 1, nb)]:
             assert elias.K.gap_bits(keys, d, b0, b1, glen) == naive_gap_bits(keys, d, b0, b1)
+
+
+@pytest.mark.parametrize("method,n", [("qsgd", 200_003), ("nuqsgd", 131_072)])
+def test_splicing_on_the_pool_or_this_thread_gives_the_same_payload(monkeypatch, method, n):
+    """`_assemble` splices the ranges' streams on this thread below _SPLICE_PAR_MIN code
+    bytes and on the pool above: the same bytes either way, the vectorised oracle's (ranges
+    whose first byte is shared with the range before included)."""
+    c, q = quantized(method, n, 512, seed=5, bits=4)
+    oracle = on_both(lambda: elias.encode(q, c.grid, 512))[1]
+    monkeypatch.setattr(jit, "ENABLED", True)
+    x = torch.randn(n, generator=torch.Generator().manual_seed(6))
+    payloads = []
+    for threshold in (0, 1 << 40):
+        monkeypatch.setattr(elias, "_SPLICE_PAR_MIN", threshold)
+        assert elias.encode(q, c.grid, 512) == oracle
+        payloads.append(c.encode(x, torch.Generator().manual_seed(7)))
+    assert payloads[0] == payloads[1]
