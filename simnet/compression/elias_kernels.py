@@ -113,18 +113,30 @@ def _put(out, acc, nacc, c, value, width):
 @jit.kernel
 def write_fixed(values, w, out):
     """Write values[i] as fields of w <= 64 bits, MSB first, into out (exactly
-    ceil(values.size·w/8) bytes, the last zero-padded). Returns 0, or ERR_OVERFLOW."""
+    ceil(values.size·w/8) bytes, the last zero-padded). Returns 0, or ERR_OVERFLOW (out of
+    another size: nothing written)."""
+    if (values.size * w + 7) // 8 != out.size:
+        return ERR_OVERFLOW
     acc = np.uint64(0)
     nacc = 0
     c = 0
-    for i in range(values.size):
-        v = np.uint64(values[i])
-        if w > 32:  # two halves
+    if w <= 32:  # (the bucket-length fields): each complete 32 bits stored at once, their
+        # bytes known to lie in out (checked above), ~4x faster than `_put`'s checked stores
+        for i in range(values.size):
+            acc = (acc << np.uint64(w)) | np.uint64(values[i])
+            nacc += w
+            if nacc >= 32:
+                nacc -= 32
+                word = acc >> np.uint64(nacc)
+                for k in range(4):
+                    out[np.uint64(c + k)] = np.uint8((word >> np.uint64(24 - 8 * k))
+                                                     & np.uint64(255))
+                c += 4
+    else:
+        for i in range(values.size):
+            v = np.uint64(values[i])
             acc, nacc, c = _put(out, acc, nacc, c, v >> np.uint64(32), w - 32)
-            v &= _M32
-        acc, nacc, c = _put(out, acc, nacc, c, v, min(w, 32))
-        if c < 0:
-            return ERR_OVERFLOW
+            acc, nacc, c = _put(out, acc, nacc, c, v & _M32, 32)
     if nacc:  # the < 32 pending bits, zero-padded to a byte
         c = _store(out, c, (acc << np.uint64(32 - nacc)) & _M32, (nacc + 7) // 8)
     return 0 if c == out.size else ERR_OVERFLOW

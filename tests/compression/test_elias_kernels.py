@@ -360,3 +360,26 @@ def test_splicing_on_the_pool_or_this_thread_gives_the_same_payload(monkeypatch,
         assert elias.encode(q, c.grid, 512) == oracle
         payloads.append(c.encode(x, torch.Generator().manual_seed(7)))
     assert payloads[0] == payloads[1]
+
+
+@pytest.mark.parametrize("w", [1, 7, 12, 14, 31, 32, 33, 57, 64])
+def test_write_fixed_packs_fields_msb_first(w):
+    """`write_fixed` (the bucket-length fields) against a bit string written by hand: each
+    value's w bits MSB first, the last byte zero-padded, for counts that end anywhere in a
+    byte and a word; an out of another size is refused (ERR_OVERFLOW) and left as it was."""
+    rng = np.random.default_rng(w)
+    for count in [0, 1, 2, 3, 5, 8, 33, 100]:
+        values = rng.integers(0, 2**min(w, 62), count, dtype=np.int64)
+        if w == 64 and count:
+            values[0] = -1  # all 64 bits set
+        bits = "".join(format(int(v) & (2**w - 1), f"0{w}b") for v in values)
+        bits += "0" * (-len(bits) % 8)
+        want = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+        out = np.full(len(want), 0xAA, np.uint8)
+        assert elias.K.write_fixed(values, w, out) == 0
+        assert out.tobytes() == want
+        for size in (len(want) - 1, len(want) + 1):
+            if size >= 0:
+                other = np.full(size, 0xAA, np.uint8)
+                assert elias.K.write_fixed(values, w, other) == elias.K.ERR_OVERFLOW
+                assert (other == 0xAA).all()
