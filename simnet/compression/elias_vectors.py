@@ -85,8 +85,8 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
     FAST = True
     N = 16
     I1, I16, I32, I64 = ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-    _vec, _fn, _splat, _const, _lanes, _below = (LV._vec, LV._fn, LV._splat, LV._const,
-                                                 LV._lanes, LV._below)
+    _vec, _fn, _splat, _const, _lanes, _below, _compress = (
+        LV._vec, LV._fn, LV._splat, LV._const, LV._lanes, LV._below, LV._compress)
     _PREFIX = prefix_table()
 
     def _i32(value):
@@ -117,11 +117,6 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
         """vpsllvd / vpsrlvd: a count >= 32 gives 0 (LLVM's own shifts would be poison)."""
         fn = _fn(builder, f"llvm.x86.avx512.{name}.d.512", _vec(I32), [_vec(I32), _vec(I32)])
         return builder.call(fn, [v, count])
-
-    def _compress(builder, v, mask, fill):
-        fn = _fn(builder, "llvm.experimental.vector.compress.v16i32", _vec(I32),
-                 [_vec(I32), _vec(I1), _vec(I32)])
-        return builder.call(fn, [v, mask, fill])
 
     def _omega(builder, v):
         """ω(v) of 1 <= v < 2^16 in each lane: (code, length in bits)."""
@@ -259,7 +254,6 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
             array, at, valid, first, pos_out, key_out = args
             data = context.make_array(signature.args[0])(context, builder, array).data
             valid, first = builder.trunc(valid, I32), builder.trunc(first, I32)
-            ctpop = _fn(builder, "llvm.ctpop.i16", I16, [I16])
             zero = _const(builder, I32, 0)
             count = ir.Constant(I64, 0)
             for g in range(GROUPS):
@@ -272,8 +266,7 @@ if jit.numba is not None and LV.FAST and LV._features.get("avx512cd", False):
                 for value, base in ((pos, pos_out), (keys, key_out)):
                     LV._store(builder, _compress(builder, value, nonzero, zero),
                               LV._addr(builder, builder.add(base, offset)))
-                count = builder.add(count, builder.zext(
-                    builder.call(ctpop, [builder.bitcast(nonzero, I16)]), I64))
+                count = builder.add(count, LV._count(builder, nonzero))
             return count
 
         return sig, codegen

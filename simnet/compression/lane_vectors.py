@@ -130,6 +130,20 @@ if jit.numba is not None:
     def _bits_mask(builder, bits):
         return builder.bitcast(builder.trunc(bits, I16), _vec(I1))
 
+    def _count(builder, mask):
+        """How many lanes of the <n x i1> mask are set, as an i64 (one popcount)."""
+        bits = ir.IntType(mask.type.count)
+        ctpop = _fn(builder, f"llvm.ctpop.i{bits.width}", bits, [bits])
+        return builder.zext(builder.call(ctpop, [builder.bitcast(mask, bits)]), I64)
+
+    def _compress(builder, v, mask, fill):
+        """The lanes of v where mask is set, moved to the front in order, then fill's lanes
+        (vpcompressd / vpcompressw in a register)."""
+        n, elt = v.type.count, v.type.element
+        fn = _fn(builder, f"llvm.experimental.vector.compress.v{n}i{elt.width}", v.type,
+                 [v.type, _vec(I1, n), v.type])
+        return builder.call(fn, [v, mask, fill])
+
     def _addr(builder, a):
         return builder.inttoptr(a, PTR)
 
@@ -266,8 +280,7 @@ if jit.numba is not None:
             top = builder.lshr(xv, _splat(builder, builder.trunc(
                 builder.sub(sbits.type(32), sbits), I32)))
             need = builder.and_(builder.icmp_unsigned(">=", top, f), ok)
-            count = builder.zext(builder.call(_fn(builder, "llvm.ctpop.i16", I16, [I16]),
-                                              [builder.bitcast(need, I16)]), I64)
+            count = _count(builder, need)
             w = _bswap16(builder, builder.trunc(xv, _vec(I16)))
             compress = _fn(builder, f"llvm.masked.compressstore.v{N}i16", ir.VoidType(),
                            [_vec(I16), PTR, _vec(I1)])

@@ -31,7 +31,7 @@ if jit.numba is not None and LV.FAST:
 
     FAST = True
     _M = 2 * LV.N  # 32 lanes of i16
-    I1, I16, I32, I64 = LV.I1, LV.I16, LV.I32, LV.I64
+    I16 = LV.I16
 
     @intrinsic
     def list_pairs32(typingctx, keys_at, shift, out_at):
@@ -49,14 +49,9 @@ if jit.numba is not None and LV.FAST:
             codes = builder.or_(builder.shl(even, LV._splat(builder, builder.trunc(shift, I16),
                                                              _M)), odd)
             nonzero = builder.icmp_unsigned("!=", pairs, LV._const(builder, I16, 0, _M))
-            compress = LV._fn(builder, f"llvm.experimental.vector.compress.v{_M}i16",
-                              LV._vec(I16, _M), [LV._vec(I16, _M), LV._vec(I1, _M),
-                                                 LV._vec(I16, _M)])
-            listed = builder.call(compress, [codes, nonzero, LV._const(builder, I16, 0, _M)])
+            listed = LV._compress(builder, codes, nonzero, LV._const(builder, I16, 0, _M))
             LV._store(builder, listed, LV._addr(builder, out_at))
-            ctpop = LV._fn(builder, "llvm.ctpop.i32", I32, [I32])
-            count = builder.call(ctpop, [builder.bitcast(nonzero, I32)])
-            return builder.zext(count, I64)
+            return LV._count(builder, nonzero)
 
         return sig, codegen
 
