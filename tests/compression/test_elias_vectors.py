@@ -15,7 +15,8 @@ import torch
 from simnet import compression
 from simnet.compression import elias, elias_fused, elias_vectors, jit, level_keys
 from simnet.compression.coding import omega_encode
-from test_coding import omega_str  # same folder: pytest puts it on sys.path
+from kernel_paths import payload_without_vector_steps  # same folder: pytest puts
+from test_coding import omega_str  # these on sys.path
 
 needs_vector_step = pytest.mark.skipif(
     jit.numba is None or not elias_vectors.FAST,
@@ -212,20 +213,7 @@ def test_fused_encoder_gives_the_same_payload_with_the_vector_step(monkeypatch, 
 def test_encoders_compile_and_agree_without_the_vector_step(tmp_path):
     """SIMNET_VECTOR=0 (as on a host without AVX-512): the kernels compile afresh (a cache
     of their own) with `code_listed64` declining every call, and give the same payload."""
-    import subprocess
-    import sys
-
-    script = ("import sys, torch\n"
-              "from simnet import compression\n"
-              "from simnet.compression import elias_vectors, lane_vectors\n"
-              "assert not elias_vectors.FAST and not lane_vectors.FAST\n"
-              "x = torch.randn(100_003, generator=torch.Generator().manual_seed(3))\n"
-              "c = compression.get('qsgdinf', bits=4, bucket_size=512, encoding='elias')\n"
-              "sys.stdout.buffer.write(c.encode(x, torch.Generator().manual_seed(7)))\n")
-    env = {**__import__("os").environ, "SIMNET_VECTOR": "0",
-           "NUMBA_CACHE_DIR": str(tmp_path)}
-    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         check=True, timeout=600).stdout
+    got = payload_without_vector_steps(tmp_path, "qsgdinf", "elias", 100_003)
     x = torch.randn(100_003, generator=torch.Generator().manual_seed(3))
     c = compression.get("qsgdinf", bits=4, bucket_size=512, encoding="elias")
     assert got == c.encode(x, torch.Generator().manual_seed(7))

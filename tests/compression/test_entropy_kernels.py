@@ -20,7 +20,8 @@ from simnet import compression
 from simnet.compression import (entropy, entropy_kernels, jit, lane_vectors, level_keys,
                                  scale_coding, wire)
 
-from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
+from kernel_paths import (on_both, on_path, payload_without_vector_steps,  # same folder:
+                          value_or_error)  # pytest puts it on sys.path
 
 pytest.importorskip("numba")
 
@@ -578,20 +579,7 @@ def test_pair_mode_compiles_and_agrees_without_vector_steps(tmp_path):
     their own) with no vector step, the pair histogram counting every pair directly
     (`pair_vectors.FAST` off), and the qsgd entropy payload (pair mode, most pairs (0, 0))
     is the same."""
-    import os
-    import subprocess
-    import sys
-
-    script = ("import sys, torch\n"
-              "from simnet import compression\n"
-              "from simnet.compression import lane_vectors, pair_vectors\n"
-              "assert not pair_vectors.FAST and not lane_vectors.FAST\n"
-              "x = torch.randn(600_001, generator=torch.Generator().manual_seed(3))\n"
-              "c = compression.get('qsgd', bits=4, bucket_size=512, encoding='entropy')\n"
-              "sys.stdout.buffer.write(c.encode(x, torch.Generator().manual_seed(7)))\n")
-    env = {**os.environ, "SIMNET_VECTOR": "0", "NUMBA_CACHE_DIR": str(tmp_path)}
-    got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         check=True, timeout=600).stdout
+    got = payload_without_vector_steps(tmp_path, "qsgd", "entropy", 600_001)
     x = torch.randn(600_001, generator=torch.Generator().manual_seed(3))
     c = compression.get("qsgd", bits=4, bucket_size=512, encoding="entropy")
     assert entropy.pairs_for(600_001, 512, c.grid.size)
