@@ -446,9 +446,10 @@ def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     size = np.where(two, size1 + size2, size1)
     gap2 = np.where(two, gap1[rest], 0)
     sym2 = np.where(two, sym1[rest], sym1)
-    table = (size | size1 << 6 | gap1 << 12 | gap2 << 24 | sym1 << 32 | sym2 << 48)
+    table = (sym1 | gap1 << K.G1 | (gap1 + gap2) << K.G12 | size << K.L_AT | size1 << K.L1_AT
+             | sym2 << K.SYM2)
     table = np.where(size1 > 0, table, 0).astype(np.uint64)
-    return table, (table & 63).astype(np.uint8), signed
+    return table, np.where(size1 > 0, size, 0).astype(np.uint8), signed
 
 
 def _framing(payload: bytes, numel: int, d: int, grid: Grid):

@@ -272,10 +272,17 @@ def test_decoder_table_bounds_the_lockstep(d, method, levels):
     valid bits and the 64 bits a lane must have left), and the length table is its L."""
     c = compression.get(method, levels=levels, bucket_size=d, encoding="elias")
     table, lengths, _ = elias._dec_tables(d, c.grid)
-    assert lengths.dtype == np.uint8 and np.array_equal(lengths, table & 63)
+    K = elias.K
+    assert lengths.dtype == np.uint8 and np.array_equal(lengths, (table >> K.L_AT) & 63)
     present = table != 0
     assert present.any() and (lengths[present] > 0).all() and (lengths[~present] == 0).all()
-    advance = ((table >> 12) & 0xFFF) + ((table >> 24) & 0xFF)
+    first, advance = (table >> K.G1) & 0xFF, (table >> K.G12) & 0xFF
+    assert (first[present] >= 1).all() and (advance >= first).all()
+    one = (table >> K.L1_AT) & 63  # the first triple's bits, <= the entry's
+    assert (one <= lengths).all()
+    alone = present & (one == lengths)  # one triple: gap2 = 0, the second store repeats it
+    assert np.array_equal(alone, present & (advance == first))
+    assert np.array_equal((table & 0xFFFF)[alone], (table >> K.SYM2)[alone])
     assert advance.max() <= elias.K._REACH // 4
     assert 4 * lengths.max() <= 4 * elias.K.TABLE_BITS <= 57
     if d >= 63:  # the bound is tight: a triple of gap 63 fits the table
