@@ -449,7 +449,7 @@ def _dec_tables(d: int, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     table = (sym1 | gap1 << K.G1 | (gap1 + gap2) << K.G12 | size << K.L_AT | size1 << K.L1_AT
              | sym2 << K.SYM2)
     table = np.where(size1 > 0, table, 0).astype(np.uint64)
-    return table, np.where(size1 > 0, size, 0).astype(np.uint8), signed
+    return table, ((table >> np.uint64(K.L_AT)) & np.uint64(63)).astype(np.uint8), signed
 
 
 def _framing(payload: bytes, numel: int, d: int, grid: Grid):

@@ -303,10 +303,9 @@ def decode_sections(body, starts, b0, b1, d, numel, table, lengths, signed, scal
                     length = (e >> np.uint64(L1_AT)) & np.uint64(63)
                     if at + np.int64(length) > end:
                         return ERR_PAST, b
-                    e &= ~((np.uint64(0xFF) << np.uint64(G12))
-                           | (np.uint64(0xFFFF) << np.uint64(SYM2)))
-                    e |= ((e >> np.uint64(G1)) & np.uint64(0xFF)) << np.uint64(G12)  # = gap1
-                    e |= (e & np.uint64(0xFFFF)) << np.uint64(SYM2)  # sym2 = sym1
+                    sym1, gap1 = e & np.uint64(0xFFFF), (e >> np.uint64(G1)) & np.uint64(0xFF)
+                    e = (sym1 | (gap1 << np.uint64(G1)) | (gap1 << np.uint64(G12))
+                         | (sym1 << np.uint64(SYM2)))  # gap2 = 0, sym2 = sym1
                 o1, o = _spots(e, o)
                 if o > limit:
                     return ERR_BEYOND, b

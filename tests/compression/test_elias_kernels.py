@@ -283,10 +283,10 @@ def test_decoder_table_bounds_the_lockstep(d, method, levels):
     alone = present & (one == lengths)  # one triple: gap2 = 0, the second store repeats it
     assert np.array_equal(alone, present & (advance == first))
     assert np.array_equal((table & 0xFFFF)[alone], (table >> K.SYM2)[alone])
-    assert advance.max() <= elias.K._REACH // 4
-    assert 4 * lengths.max() <= 4 * elias.K.TABLE_BITS <= 57
+    assert advance.max() <= K._REACH // 4
+    assert 4 * lengths.max() <= 4 * K.TABLE_BITS <= 57
     if d >= 63:  # the bound is tight: a triple of gap 63 fits the table
-        assert advance.max() == 63 == elias.K._REACH // 4
+        assert advance.max() == 63 == K._REACH // 4
 
 
 def test_prepared_payload_refuses_streams_reused_by_a_later_encode(monkeypatch):
