@@ -274,11 +274,29 @@ def _coded(kernel, *args) -> int:
     """kernel(*args, vector): `elias_fused.encode_rows` or `code_rows` with the vector step
     where the host has it, and again without it if it declined a code (a level or gap >=
     2^16, a triple longer than 32 bits: rare; the scalar coder codes everything)."""
-    if VECTOR_LANES and elias_vectors.FAST:
+    if _vector():
         got = kernel(*args, True)
         if got != fused.DECLINED:
             return got
     return kernel(*args, False)
+
+
+def _vector() -> bool:
+    return VECTOR_LANES and elias_vectors.FAST
+
+
+def _coded_ranges(rows, on_team, head, tables, ranges, streams, bits) -> list[int]:
+    """The coder `rows` (`elias_fused.encode_rows` or `code_rows`) of each bucket range,
+    rows(*head, b0, b1, *tables, streams[i], bits, vector), as `_coded`: all ranges in one
+    launch of `on_team` (its `encode_ranges` or `code_ranges`) where `threads.team_ready`,
+    else on this thread and the elias pool. Returns each range's result."""
+    if not threads.team_ready(len(ranges)):
+        return _run_indexed(lambda i, b0, b1: _coded(rows, *head, b0, b1, *tables, streams[i],
+                                                     bits), ranges)
+    got = np.empty(len(ranges), np.int64)
+    on_team(*head, threads.bounds(ranges), *tables, tuple(streams), bits, _vector(), got)
+    return [rows(*head, b0, b1, *tables, stream, bits, False) if g == fused.DECLINED else int(g)
+            for g, (b0, b1), stream in zip(got, ranges, streams)]
 
 
 def _check_kernel(err: int) -> None:
@@ -378,9 +396,8 @@ class _KernelCodes:
         self.bits = np.empty(nb, np.int64)
         self.streams = _range_streams(d, grid.size, self.ranges, owner=self)
         tables = _enc_tables(d, grid.size)
-        for got in _run_indexed(lambda i, b0, b1: _coded(
-                fused.code_rows, keys, d, b0, b1, *tables, self.streams[i], self.bits),
-                self.ranges):
+        for got in _coded_ranges(fused.code_rows, fused.code_ranges, (keys, d), tables,
+                                 self.ranges, self.streams, self.bits):
             if got < 0:
                 _check_kernel(-got)
         self.nbytes = _nbytes(keys.size, nb, self.w, int(self.bits.sum()))
@@ -406,9 +423,8 @@ def encode_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int
     scales, bits = np.empty(nb, np.float32), np.empty(nb, np.int64)
     ranges = _coding_ranges(nb, d)
     streams = _range_streams(d, grid.size, ranges)
-    got = _run_indexed(lambda i, b0, b1: _coded(
-        fused.encode_rows, x, scales, norm, seed, off, d, *fast, b0, b1, *tables, streams[i],
-        bits), ranges)
+    got = _coded_ranges(fused.encode_rows, fused.encode_ranges,
+                        (x, scales, norm, seed, off, d, *fast), tables, ranges, streams, bits)
     if -K.ERR_SCALE in got:
         raise ScaleNotFinite(scales)
     for g in got:
@@ -488,11 +504,18 @@ def _decode_kernel(payload: bytes, numel: int, d: int, grid: Grid, scaled: bool)
     starts = _section_starts(bits)
     table, lengths, signed = _dec_tables(d, grid)
 
+    ranges = _ranges(nb, d)
+
     def times(multipliers: np.ndarray) -> torch.Tensor:
         coeff = np.empty(numel, np.float32)
-        results = _run(lambda b0, b1: K.decode_sections(body, starts, b0, b1, d, numel, table,
-                                                        lengths, signed, multipliers, coeff),
-                       _ranges(nb, d))
+        if threads.team_ready(len(ranges)):
+            results = np.zeros((len(ranges), 2), np.int64)
+            K.decode_ranges(body, starts, threads.bounds(ranges), d, numel, table, lengths,
+                            signed, multipliers, coeff, results)
+        else:
+            results = _run(lambda b0, b1: K.decode_sections(
+                body, starts, b0, b1, d, numel, table, lengths, signed, multipliers, coeff),
+                ranges)
         for err, _ in results:
             if err == K.ERR_PAST:
                 raise ValueError("corrupt payload: a code runs past its bucket's section")

@@ -30,7 +30,8 @@ from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 from .round_kernels import BLOCK, draw_scratch, round_from
 
-__all__ = ["BLOCK", "encode_rows", "code_rows", "splice", "OVERFLOW", "DECLINED"]
+__all__ = ["BLOCK", "encode_rows", "code_rows", "encode_ranges", "code_ranges", "splice",
+           "OVERFLOW", "DECLINED"]
 
 
 _M32 = np.uint64(0xFFFFFFFF)
@@ -300,6 +301,27 @@ def code_rows(keys, d, b0, b1, ftab, lb, lcap, gtab, ltab, kfields, words, sec_b
         # (counting the nonzeros first would cost a pass over the keys)
         sparse = 32 * wi + nacc - at < 2 * m
     return _flush(words, wi, acc, nacc)
+
+
+@jit.parallel_kernel
+def encode_ranges(x, scales, norm, seed, off, d, kind, s, bounds, ftab, lb, lcap, gtab, ltab,
+                  kfields, streams, sec_bits, vector, got):
+    """`encode_rows` of the bucket ranges [bounds[i], bounds[i + 1]) on numba's threads, one
+    a thread (`threads.team_ready`): range i into streams[i] (a tuple), its result into
+    got[i] (int64)."""
+    for i in jit.prange(bounds.size - 1):
+        got[i] = encode_rows(x, scales, norm, seed, off, d, kind, s, bounds[i], bounds[i + 1],
+                             ftab, lb, lcap, gtab, ltab, kfields, streams[i], sec_bits, vector)
+
+
+@jit.parallel_kernel
+def code_ranges(keys, d, bounds, ftab, lb, lcap, gtab, ltab, kfields, streams, sec_bits, vector,
+                got):
+    """`code_rows` of the bucket ranges [bounds[i], bounds[i + 1]) on numba's threads, as
+    `encode_ranges`."""
+    for i in jit.prange(bounds.size - 1):
+        got[i] = code_rows(keys, d, bounds[i], bounds[i + 1], ftab, lb, lcap, gtab, ltab,
+                           kfields, streams[i], sec_bits, vector)
 
 
 @jit.kernel

@@ -3,8 +3,8 @@
 The encoder's tables and rare-path helpers are here and its loops in `elias_fused.py`;
 `write_fixed` writes the bucket-length fields. Decoding is `decode_sections`. Buckets are
 independent once their offsets are known, so it works on a contiguous range [b0, b1) of
-buckets and the caller (`elias.py`) runs a few ranges on a thread pool (the kernels release
-the GIL).
+buckets, and the caller (`elias.py`) runs a few ranges at once: in one launch of
+`decode_ranges` on numba's threads, or on a thread pool (the kernels release the GIL).
 
 Bit order: MSB first, within a field and within a byte (`coding.py`). Units: `pos`, `end`,
 `at` are bit offsets into the code stream; `c` a byte offset; `d` coordinates per bucket;
@@ -37,7 +37,7 @@ from .bit_kernels import leading_zeros, nonzero_mask64, popcount, trailing_zeros
 
 __all__ = ["TABLE_BITS", "GAPS", "SENTINEL", "ERR_PAST", "ERR_RANGE", "ERR_BEYOND",
            "ERR_OVERFLOW", "ERR_SCALE", "ERR_DECLINED", "omega_code", "write_fixed", "read_fixed",
-           "decode_sections", "gap_bits", "bucket_gap_bits"]
+           "decode_sections", "decode_ranges", "gap_bits", "bucket_gap_bits"]
 
 TABLE_BITS = 14  # decoder: (gap, sign, level) triples of <= 14 bits in one lookup (2^14
 #                 entries: the lengths' 16 KiB stay in L1; 12 bits sent qsgd's gaps >= 16 to
@@ -350,6 +350,16 @@ def decode_sections(body, starts, b0, b1, d, numel, table, lengths, signed, scal
 # parts follow from the key counts; the gaps need positions. `gap_bits` sums their |ω| from
 # a bit mask of each 64-coordinate word of a bucket, without visiting nonzeros one by one
 # (`auto` sizes elias this way, and writes it only if it wins).
+
+@jit.parallel_kernel
+def decode_ranges(body, starts, bounds, d, numel, table, lengths, signed, scales, out, errs):
+    """`decode_sections` of the bucket ranges [bounds[i], bounds[i + 1]) on numba's threads,
+    one a thread (`threads.team_ready`): range i's (error, bucket) into errs[i] (int64 [R,
+    2])."""
+    for i in jit.prange(bounds.size - 1):
+        errs[i, 0], errs[i, 1] = decode_sections(body, starts, bounds[i], bounds[i + 1], d,
+                                                 numel, table, lengths, signed, scales, out)
+
 
 @jit.inline
 def _word_mask(keys, at, count):

@@ -20,7 +20,7 @@ try:
 except ImportError:  # a Python numba has no wheel for yet: the vectorised path runs
     numba = None
 
-__all__ = ["ENABLED", "enabled", "kernel", "inline"]
+__all__ = ["ENABLED", "enabled", "kernel", "inline", "parallel_kernel", "prange"]
 
 ENABLED = numba is not None and os.environ.get("SIMNET_JIT", "1") != "0"
 
@@ -41,6 +41,19 @@ def kernel(fn):
     if numba is None:
         return fn
     return numba.njit(cache=True, nogil=True)(fn)
+
+
+def parallel_kernel(fn):
+    """`kernel` whose `prange` loops run on numba's threading layer: a few ranges of one
+    payload's work, one a thread, with no GIL taken between them (`threads.team_ready`
+    says whether to launch one). Without numba the function is returned as is, its
+    `prange` being `range`."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, parallel=True)(fn)
+
+
+prange = range if numba is None else numba.prange
 
 
 def inline(fn):

@@ -108,20 +108,21 @@ def of_rounding(x: np.ndarray, norm: int, seed: int, d: int, fast: tuple[int, in
     shift, size = code_space(points, pairs)
     glen = np.zeros(0, np.int64) if gap_lengths is None else gap_lengths
 
-    def job(b0, b1):
-        kc, gaps = np.empty(size, np.int64), np.zeros(1, np.int64)
-        bad = round_keys(x, scales, norm, seed, off, d, *fast, b0, b1, keys, shift, kc, glen,
-                         gaps)
-        return bad, kc, int(gaps[0])
-
-    parts = 1 if x.size < _PAR_MIN else threads.THREADS
-    done = threads.run_ranges("simnet-keys", job, bucket_ranges(scales.size, d, parts))
-    if any(bad >= 0 for bad, _, _ in done):
+    ranges = bucket_ranges(scales.size, d, 1 if x.size < _PAR_MIN else threads.THREADS)
+    counts, gaps = np.empty((len(ranges), size), np.int64), np.zeros(len(ranges), np.int64)
+    head = (x, scales, norm, seed, off, d, *fast)
+    if threads.team_ready(len(ranges)):
+        bad = np.empty(len(ranges), np.int64)
+        round_keys_ranges(*head, threads.bounds(ranges), keys, shift, counts, glen, gaps, bad)
+    else:
+        bad = threads.run_ranges("simnet-keys", lambda i, b0, b1: round_keys(
+            *head, b0, b1, keys, shift, counts[i], glen, gaps[i:i + 1]),
+            [(i, b0, b1) for i, (b0, b1) in enumerate(ranges)])
+    if any(b >= 0 for b in bad):
         raise ScaleNotFinite(scales)
-    counts = sum(kc for _, kc, _ in done)
     if gap_lengths is None:
-        return scales, keys, counts
-    return scales, keys, counts, sum(gaps for _, _, gaps in done)
+        return scales, keys, counts.sum(0)
+    return scales, keys, counts.sum(0), int(gaps.sum())
 
 
 SUBS = 8  # sub-histograms (see `_tally_pairs`)
@@ -314,3 +315,14 @@ def round_keys(x, scales, norm, seed, off, d, kind, s, b0, b1, keys, shift, coun
     _merge(counts, subs, stride)
     gaps[0] = gap_total
     return -1
+
+
+@jit.parallel_kernel
+def round_keys_ranges(x, scales, norm, seed, off, d, kind, s, bounds, keys, shift, counts, glen,
+                      gaps, bad):
+    """`round_keys` of the bucket ranges [bounds[i], bounds[i + 1]) on numba's threads, one a
+    thread (`threads.team_ready`): range i's counts into counts[i] (int64 [R, codes]), its
+    gap bits into gaps[i] and its result into bad[i] (int64 [R] each)."""
+    for i in jit.prange(bounds.size - 1):
+        bad[i] = round_keys(x, scales, norm, seed, off, d, kind, s, bounds[i], bounds[i + 1],
+                            keys, shift, counts[i], glen, gaps[i:i + 1])

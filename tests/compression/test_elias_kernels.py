@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import elias, jit, wire
+from simnet.compression import elias, jit, threads, wire
 from simnet.compression.quantize import uniform_grid
-from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
+from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
 from test_coding import omega_str
 from test_fuzz import flipped_or_overwritten
 
@@ -390,3 +390,56 @@ def test_write_fixed_packs_fields_msb_first(w):
                 other = np.full(size, 0xAA, np.uint8)
                 assert elias.K.write_fixed(values, w, other) == elias.K.ERR_OVERFLOW
                 assert (other == 0xAA).all()
+
+
+@pytest.mark.parametrize("team", [True, False])
+@pytest.mark.parametrize("method,n,d,density", [
+    ("qsgdinf", 131_072, 512, 1.0), ("nuqsgd", 70_001, 3, 1.0), ("qsgd", 200_003, 1024, 1.0),
+    ("qsgd", 300_000, 100_000, 3e-5)])  # the last: gaps >= 2^16, which the vector step declines
+def test_ranges_on_numba_threads_or_the_pool(monkeypatch, team, method, n, d, density):
+    """Two bucket ranges coded and decoded in one launch on numba's threads
+    (`threads.team_ready`) or on this thread and the elias pool: the oracle's bytes and values
+    either way, from quantized levels (`code_ranges`) and from the gradient (`encode_ranges`,
+    which must equal the pool's), a range the vector step declines coded again without it."""
+    monkeypatch.setattr(threads, "TEAM", team)
+    c, q = quantized(method, n, d, seed=11, density=density, levels=5)
+    assert len(elias._coding_ranges(q.scales.numel(), d)) == min(2, threads.THREADS)
+    assert_same_codec(c, q)
+    monkeypatch.setattr(jit, "ENABLED", True)
+    x = torch.randn(n, generator=torch.Generator().manual_seed(12))
+    x = x * (torch.rand(n, generator=torch.Generator().manual_seed(13)) < density)
+    payload = c.encode(x, torch.Generator().manual_seed(14))
+    monkeypatch.setattr(threads, "TEAM", not team)
+    assert c.encode(x, torch.Generator().manual_seed(14)) == payload
+    assert torch.equal(c.decode(payload, n), on_path(False, lambda: c.decode(payload, n)))
+
+
+def test_corruption_in_either_range_gives_the_same_verdict_on_threads_or_pool(monkeypatch):
+    """Bytes overwritten in the first or the second bucket range's code sections: the
+    decoder on numba's threads and on the pool give the same ValueError (message and all) or
+    the same values, and the oracle a ValueError exactly where they do."""
+    c, q = quantized("nuqsgd", 131_072, 512, seed=15, bits=4)
+    payload = on_path(False, lambda: elias.encode(q, c.grid, 512))
+    nb = q.scales.numel()
+    code = wire.header_nbytes(q.numel) + 4 * nb + -(-nb * elias.length_bits(512, c.grid) // 8)
+    size = len(payload) - code
+    errors = 0
+    for at in (code, code + size // 4, code + size * 3 // 4, len(payload) - 3):
+        for value in (0x00, 0xFF, 0x5A):
+            bad = bytearray(payload)
+            bad[at:at + 2] = bytes([value, value ^ 0x3C])
+            verdicts = []
+            for team in (True, False):
+                monkeypatch.setattr(threads, "TEAM", team)
+                verdicts.append(on_path(True, lambda: value_or_error(
+                    lambda: c.decode(bytes(bad), q.numel))))
+            oracle = on_path(False, lambda: value_or_error(lambda: c.decode(bytes(bad), q.numel)))
+            team, pool = verdicts
+            assert isinstance(team, ValueError) == isinstance(pool, ValueError) == isinstance(
+                oracle, ValueError)
+            if isinstance(team, ValueError):
+                errors += 1
+                assert str(team) == str(pool)
+            else:
+                assert torch.equal(team, pool) and torch.equal(team, oracle)
+    assert errors > 0

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from simnet import compression
-from simnet.compression import elias, elias_fused, jit, level_keys, norm_kernels
+from simnet.compression import elias, elias_fused, jit, level_keys, norm_kernels, threads
 from kernel_paths import on_path
 
 pytestmark = pytest.mark.skipif(jit.numba is None, reason="numba is not installed")
@@ -93,19 +93,27 @@ def test_zero_gradient_has_empty_sections():
     assert torch.equal(c.decode(payload, 100_000), torch.zeros(100_000))
 
 
-@pytest.mark.parametrize("encoding,module,kernel", [("elias", elias_fused, "encode_rows"),
-                                                    ("entropy", level_keys, "round_keys"),
-                                                    ("auto", level_keys, "round_keys")])
-def test_encode_takes_the_fused_path(monkeypatch, encoding, module, kernel):
+@pytest.mark.parametrize("team", [True, False])
+@pytest.mark.parametrize("encoding,module,kernel", [
+    ("elias", elias_fused, "encode_rows"), ("entropy", level_keys, "round_keys"),
+    ("auto", level_keys, "round_keys")])
+def test_encode_takes_the_fused_path(monkeypatch, team, encoding, module, kernel):
     """Guards the comparisons above: a CPU encode with the kernels on rounds in the fused
-    kernel, not in `quantize`."""
+    kernel, not in `quantize`: a range per thread, on the pool, or all in one launch of the
+    kernel's range runner (`encode_ranges`, `round_keys_ranges`) on numba's threads."""
+    monkeypatch.setattr(threads, "TEAM", team)
+    ranges = len(elias._ranges(-(-300_000 // 512), 512))
+    on_team = threads.team_ready(ranges)
+    runner = {"encode_rows": "encode_ranges", "round_keys": "round_keys_ranges"}[kernel]
     calls = []
-    real = getattr(module, kernel)
-    monkeypatch.setattr(module, kernel, lambda *a: calls.append(1) or real(*a))
+    for name in (kernel, runner):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, name=name: calls.append(name)
+                            or real(*a))
     c = compression.get("qsgd", bucket_size=512, encoding=encoding, bits=4)
     monkeypatch.setattr(c, "quantize", lambda *a: pytest.fail("quantize was called"))
     on_path(True, lambda: c.encode(torch.randn(300_000), torch.Generator().manual_seed(0)))
-    assert len(calls) == len(elias._ranges(-(-300_000 // 512), 512))  # a range per thread
+    assert calls == ([runner] if on_team else [kernel] * ranges)
 
 
 def test_auto_from_keys_can_send_fixed():
@@ -223,6 +231,12 @@ def test_rounding_counts_elias_gap_bits(monkeypatch, off, n, d, density):
     assert gaps == elias.K.gap_bits(keys, d, 0, scales.size, glen)
     plain = level_keys.of_rounding(flat, norm_kernels.L2, 9, d, fast, c.grid.size, off=off)
     assert len(plain) == 3 and (plain[1] == keys).all() and (plain[2] == counts).all()
+    # the ranges on the pool instead of numba's threads (`threads.team_ready`): the same
+    monkeypatch.setattr(threads, "TEAM", False)
+    pool = level_keys.of_rounding(flat, norm_kernels.L2, 9, d, fast, c.grid.size, off=off,
+                                  gap_lengths=glen)
+    assert (pool[0] == scales).all() and (pool[1] == keys).all()
+    assert (pool[2] == counts).all() and pool[3] == gaps
 
 
 @pytest.mark.parametrize("method,density,sizes_elias", [("qsgd", 1.0, True),

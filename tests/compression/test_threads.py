@@ -2,7 +2,7 @@
 
 import os
 
-from simnet.compression import threads
+from simnet.compression import jit, threads
 
 
 def test_threads_follow_the_environment(monkeypatch):
@@ -18,3 +18,26 @@ def test_split_covers_the_range_once():
         ranges = threads.split(total, parts)
         assert [i for lo, hi in ranges for i in range(lo, hi)] == list(range(total))
         assert len(ranges) == max(1, min(parts, total))
+
+
+def test_bounds_list_each_range_start_and_the_end():
+    assert threads.bounds([(0, 3), (3, 7), (7, 8)]).tolist() == [0, 3, 7, 8]
+    assert threads.bounds([(5, 9)]).tolist() == [5, 9]
+
+
+def test_team_only_for_several_ranges_with_the_kernels_on(monkeypatch):
+    """One range never launches a team; nor do switched-off teams or kernels. Where numba has
+    a thread-safe layer (OpenMP or TBB), two ranges get a team of two, sized per call; the
+    spin count set for its start is not left in the environment."""
+    assert not threads.team_ready(1)
+    monkeypatch.setattr(threads, "TEAM", False)
+    assert not threads.team_ready(2)
+    monkeypatch.setattr(threads, "TEAM", True)
+    if not jit.enabled():
+        assert not threads.team_ready(2)
+        return
+    spins = os.environ.get("GOMP_SPINCOUNT")
+    if threads.team_ready(2):
+        assert jit.numba.threading_layer() in ("omp", "tbb")
+        assert jit.numba.get_num_threads() == min(2, jit.numba.config.NUMBA_NUM_THREADS)
+    assert os.environ.get("GOMP_SPINCOUNT") == spins
