@@ -121,7 +121,7 @@ def _start_team() -> bool:
     try:
         out = np.zeros(2, np.int64)
         _probe(out)
-        return out[1] == 1 and jit.numba.threading_layer() in ("omp", "tbb")
+        return bool(out[1] == 1 and jit.numba.threading_layer() in ("omp", "tbb"))
     except (ValueError, RuntimeError, ImportError, OSError):  # no layer could be loaded
         config.THREADING_LAYER = before
         return False
