@@ -171,7 +171,8 @@ def encode(q: Quantized, grid: Grid, d: int, max_bytes: int | None = None) -> by
     words = np.concatenate([w for _, w in coded])
     if max_bytes is not None and fixed_part + 2 * words.size > max_bytes:
         return None
-    return (_prefix(n, scale_block, freq, [x for x, _ in coded], [w.size for _, w in coded])
+    return (_prefix(n, scale_block, freq, np.concatenate([x for x, _ in coded]),
+                    [w.size for _, w in coded])
             + words.astype(">u2").tobytes())
 
 
@@ -211,12 +212,12 @@ def _surely_longer(counts: np.ndarray, freq: np.ndarray, fixed_part: int, k: int
     return fixed_part + (0.99 * ideal - 16 * k - 64) / 8 > max_bytes
 
 
-def _prefix(n: int, scale_block: bytes, freq: np.ndarray, states: list, counts: list) -> bytes:
+def _prefix(n: int, scale_block: bytes, freq: np.ndarray, states: np.ndarray,
+            counts) -> bytes:
     """Everything before the words: header, scales, frequency table, the word counts of all
-    chunks but the last, the chunks' final states."""
+    chunks but the last, the chunks' final states (all chunks' in one array)."""
     return b"".join([header("entropy", n), scale_block, freq.astype(">u2").tobytes(),
-                     np.array(counts[:-1], ">u4").tobytes(),
-                     np.concatenate(states).astype(">u4").tobytes()])
+                     np.array(counts[:-1], ">u4").tobytes(), states.astype(">u4").tobytes()])
 
 
 def _slot_symbols(freq: np.ndarray, cum_dtype=np.int64,
@@ -238,6 +239,7 @@ def _symbol_values(grid: Grid) -> np.ndarray:
 # -- compiled path (entropy_kernels.py) -----------------------------------------------------
 
 _PAR_MIN = 1 << 18  # coordinates below which the kernels run on the calling thread only
+_NO_TABLE = np.zeros(1, np.uint32)  # the vector kernels' table where they do not run
 _THREADS = threads.THREADS
 
 
@@ -306,39 +308,43 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
         if limit < 0:
             return None
     per, shift = 2 if pairs else 1, level_keys.code_space(grid.size, pairs)[0]
-    if pairs and keys.dtype == np.uint8 and VECTOR_LANES and lane_vectors.FAST:
-        fc = _lane_table(ftab, ctab)  # 16 lanes a step in vector registers
-
-        def kernel(part, x, words):
-            return entropy_kernels.encode_pairs_vector(part, shift, fc, x, words, limit)
+    vector = pairs and keys.dtype == np.uint8 and VECTOR_LANES and lane_vectors.FAST
+    fc = _lane_table(ftab, ctab) if vector else _NO_TABLE  # vector: 16 lanes a step
+    # chunk c's final states and words (a word a symbol at most, and the slot the
+    # branch-free store may write without keeping; the words fill its tail), in one
+    # buffer each: scratch belongs to the calling thread
+    states = np.empty(lanes[-1], np.int64)
+    cuts = np.array([lo for lo, _ in chunks] + [chunks[-1][1]], np.int64)
+    wcuts = np.zeros(len(chunks) + 1, np.int64)
+    np.cumsum(np.diff(cuts) + 1, out=wcuts[1:])
+    words = scratch.array("entropy.words", int(wcuts[-1]), np.uint16)
+    lone = keys.size % per  # pairs: the lone last coordinate's partner has key 0
+    tail = (np.append(keys[per * chunks[-1][0]:], keys.dtype.type(0)) if lone
+            else keys[:0])
+    ranges = _split(len(chunks), n)
+    if threads.team_ready(len(ranges)):
+        sizes = np.empty(len(chunks), np.int64)
+        entropy_kernels.encode_chunks(keys, tail, cuts, per, shift, ftab, ctab, fc, vector,
+                                      states, np.array(lanes, np.int64), words, wcuts, limit, sizes)
     else:
-        def kernel(part, x, words):
-            return entropy_kernels.encode(part, shift, ftab, ctab, x, words, limit)
+        def enc(c0, c1):  # chunks [c0, c1): the word count of each
+            got = []
+            for c in range(c0, c1):
+                part = tail if lone and c == len(chunks) - 1 else keys[per * cuts[c]:
+                                                                        per * cuts[c + 1]]
+                x, out = states[lanes[c]:lanes[c + 1]], words[wcuts[c]:wcuts[c + 1]]
+                got.append(entropy_kernels.encode_pairs_vector(part, shift, fc, x, out, limit)
+                           if vector else
+                           entropy_kernels.encode(part, shift, ftab, ctab, x, out, limit))
+            return got
 
-    # each chunk's word buffer (a word a symbol at most, and a slot), taken here: scratch
-    # belongs to the calling thread
-    bufs = [scratch.array(f"entropy.words{c}", hi - lo + 1, np.uint16)
-            for c, (lo, hi) in enumerate(chunks)]
-
-    def enc(c0, c1):  # chunks [c0, c1): (final states, word count) each
-        coded = []
-        for c in range(c0, c1):
-            lo, hi = chunks[c]
-            x = np.empty(lanes[c + 1] - lanes[c], np.int64)
-            part = keys[per * lo:per * hi]
-            if part.size % per:  # a lone last coordinate: its partner's key is 0
-                part = np.append(part, part.dtype.type(0))
-            coded.append((x, kernel(part, x, bufs[c])))
-        return coded
-
-    coded = [c for part in _run(enc, _split(len(chunks), n)) for c in part]
-    sizes = [got for _, got in coded]
-    if min(sizes) < 0 or sum(sizes) > limit:  # fixed_part + 2·words > max_bytes
+        sizes = np.array([got for part in _run(enc, ranges) for got in part], np.int64)
+    if sizes.min() < 0 or sizes.sum() > limit:  # fixed_part + 2·words > max_bytes
         return None
-    # a buffer's words fill its tail, already big-endian bytes: joined straight into the
-    # payload (one allocation, one copy)
-    return b"".join([_prefix(n, scale_block, freq, [x for x, _ in coded], sizes)]
-                    + [buf[buf.size - got:] for buf, got in zip(bufs, sizes)])
+    # a chunk's words fill its buffer's tail, already big-endian bytes: joined straight
+    # into the payload (one allocation, one copy)
+    return b"".join([_prefix(n, scale_block, freq, states, sizes)]
+                    + [words[w1 - got:w1] for w1, got in zip(wcuts[1:], sizes)])
 
 
 def _lane_table(freq: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -372,46 +378,68 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
     cs, symtab = _slot_symbols(freq, np.uint32, np.uint8 if freq.size <= 256 else np.uint16)
     per = 2 if pairs else 1
     coeff = np.empty(numel + (numel & 1 if pairs else 0), np.float32)  # pairs: even length
-    if pairs and d >= 32 and VECTOR_LANES and lane_vectors.FAST:
-        # 16 lanes a step in vector registers: the tables as `decode_pairs_vector` reads them
+    a = 2 * grid.size - 1  # symbols of one coordinate: a pair's symbol is a·first + second
+    vector = pairs and d >= 32 and VECTOR_LANES and lane_vectors.FAST
+    if vector:  # 16 lanes a step in vector registers: the tables as its kernel reads them
         symtab = np.append(symtab, np.zeros(3, np.uint8))
         fc = _lane_table(freq, cs)  # by symbol (< 225)
-        a = 2 * grid.size - 1  # symbols of one coordinate (<= 15)
         vals = np.zeros(16, np.float32)
         vals[:a] = _symbol_values(grid)
-
-        def kernel(words, nwords, x, out, first, last):
-            return entropy_kernels.decode_pairs_vector(words, nwords, symtab, fc, vals, a, x,
-                                                       out, scales, first, d, last)
     else:
         fc = np.stack([freq.astype(np.uint32), cs], 1).reshape(-1)  # by symbol: f, first slot
         vals = _kernel_values(grid, pairs)
 
-        def kernel(words, nwords, x, out, first, last):
-            return entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x, out,
-                                          scales, first, d, last)
+    def kernel(words, nwords, x, out, first, last):
+        if vector:
+            return entropy_kernels.decode_pairs_vector(words, nwords, symtab, fc, vals, a, x,
+                                                       out, scales, first, d, last)
+        return entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x, out,
+                                      scales, first, d, last)
 
-    def dec(c0, c1):  # chunks [c0, c1): an error message or None each
-        verdicts = []
-        for lo, hi, states, woff, nwords in streams[c0:c1]:
-            # native (maybe unaligned) uint16 view, byte-swapped in the kernel; a dummy
-            # word when there is none (the kernel reads one every symbol, clamped)
-            words = (np.frombuffer(payload, np.uint16, count=nwords, offset=woff) if nwords
-                     else np.zeros(1, np.uint16))
-            x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
-            ptr = kernel(words, nwords, x, coeff[per * lo:per * hi], per * lo, last)
-            verdicts.append(_RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (
-                x != L).any() else None)
-        return verdicts, last[0]
+    chunks, lanes = _layout(numel, pairs)
+    nwords = [count for *_, count in streams]
+    if min(nwords) and threads.team_ready(len(_split(len(streams), numel))):
+        # every chunk's words in one native (maybe unaligned) uint16 view, byte-swapped in
+        # the kernel: their byte offsets differ by whole words
+        words = np.frombuffer(payload, np.uint16, count=sum(nwords), offset=streams[0][3])
+        wcuts = np.zeros(len(streams) + 1, np.int64)
+        np.cumsum(nwords, out=wcuts[1:])
+        x = np.concatenate([states for _, _, states, _, _ in streams])  # (decoded in place)
+        cuts = np.array([lo for lo, _ in chunks] + [chunks[-1][1]], np.int64)
+        ptrs, lasts = np.empty(len(streams), np.int64), np.zeros(len(streams), np.int64)
+        entropy_kernels.decode_chunks(words, wcuts, symtab, fc, vals, a, per - 1, vector,
+                                      x, np.array(lanes, np.int64), coeff, cuts, scales, d,
+                                      ptrs, lasts)
+        verdicts = [_verdict(ptr, count, x[lanes[c]:lanes[c + 1]])
+                    for c, (ptr, count) in enumerate(zip(ptrs, nwords))]
+        last = int(lasts[-1])
+    else:
+        def dec(c0, c1):  # chunks [c0, c1): an error message or None each
+            verdicts = []
+            for lo, hi, states, woff, count in streams[c0:c1]:
+                # native (maybe unaligned) uint16 view, byte-swapped in the kernel; a dummy
+                # word when there is none (the kernel reads one every symbol, clamped)
+                words = (np.frombuffer(payload, np.uint16, count=count, offset=woff) if count
+                         else np.zeros(1, np.uint16))
+                x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
+                ptr = kernel(words, count, x, coeff[per * lo:per * hi], per * lo, last)
+                verdicts.append(_verdict(ptr, count, x))
+            return verdicts, last[0]
 
-    parts = _run(dec, _split(len(streams), numel))
-    for error in [v for verdicts, _ in parts for v in verdicts]:
+        parts = _run(dec, _split(len(streams), numel))
+        verdicts, last = [v for found, _ in parts for v in found], parts[-1][1]
+    for error in verdicts:
         if error:  # the first chunk's error, as the vectorised path meets it
             raise ValueError(error)
-    a = 2 * grid.size - 1  # symbols of one coordinate: a pair's symbol is a·first + second
-    if pairs and numel % 2 and parts[-1][1] % a:
+    if pairs and numel % 2 and last % a:
         raise ValueError(_LONE_PARTNER)
     return torch.from_numpy(coeff[:numel])
+
+
+def _verdict(ptr: int, nwords: int, states: np.ndarray) -> str | None:
+    """A decoded chunk's error message, or None: the kernel ran out of words (ptr < 0), or
+    left words unread or a state off its initial value."""
+    return _RAN_OUT if ptr < 0 else _NOT_INITIAL if ptr != nwords or (states != L).any() else None
 
 
 _RAN_OUT = "corrupt or truncated payload: the rANS word stream ran out"

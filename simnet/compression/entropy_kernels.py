@@ -299,3 +299,44 @@ def decode_pairs_vector(words, nwords, symtab, fc, values, a, x, coeff, scales, 
     x[:] = xs[:k]
     last[0] = syms[U(valid - 1)] if n else 0
     return ptr
+
+
+@jit.parallel_kernel
+def encode_chunks(keys, tail, cuts, per, shift, ftab, ctab, fc, vector, states, lanes, words,
+                  wcuts, limit, got):
+    """`encode` (or with `vector`, `encode_pairs_vector`, fc its table) of every chunk on
+    numba's threads (`threads.team_ready`): chunk c's symbols [cuts[c], cuts[c + 1]) are
+    keys[per·cuts[c]:per·cuts[c + 1]], or for the last chunk `tail` where it is not empty
+    (a lone last coordinate with its partner's key 0 appended); its final states go to
+    states[lanes[c]:lanes[c + 1]], its words to the tail of words[wcuts[c]:wcuts[c + 1]],
+    its result to got[c] (int64)."""
+    q = cuts.size - 1
+    for c in jit.prange(q):
+        part = keys[per * cuts[c]:per * cuts[c + 1]]
+        if c == q - 1 and tail.size:
+            part = tail
+        x, out = states[lanes[c]:lanes[c + 1]], words[wcuts[c]:wcuts[c + 1]]
+        if vector:
+            got[c] = encode_pairs_vector(part, shift, fc, x, out, limit)
+        else:
+            got[c] = encode(part, shift, ftab, ctab, x, out, limit)
+
+
+@jit.parallel_kernel
+def decode_chunks(words, wcuts, symtab, fc, vals, a, ps, vector, states, lanes, coeff, cuts,
+                  scales, d, ptrs, lasts):
+    """`decode` (or with `vector`, `decode_pairs_vector`, a its alphabet of one coordinate)
+    of every chunk on numba's threads (`threads.team_ready`): chunk c's words
+    words[wcuts[c]:wcuts[c + 1]] (at least one), its states states[lanes[c]:lanes[c + 1]]
+    (updated), its symbols [cuts[c], cuts[c + 1]) into coeff (a coordinate a symbol, or
+    with ps = 1 two), its result to ptrs[c] and its last symbol to lasts[c] (int64)."""
+    for c in jit.prange(cuts.size - 1):
+        w0, w1 = wcuts[c], wcuts[c + 1]
+        lo, hi = cuts[c] << ps, cuts[c + 1] << ps
+        x, out, last = states[lanes[c]:lanes[c + 1]], coeff[lo:hi], lasts[c:c + 1]
+        if vector:
+            ptrs[c] = decode_pairs_vector(words[w0:w1], w1 - w0, symtab, fc, vals, a, x, out,
+                                          scales, lo, d, last)
+        else:
+            ptrs[c] = decode(words[w0:w1], w1 - w0, symtab, fc, vals, ps, x, out, scales, lo,
+                             d, last)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from simnet import compression
 from simnet.compression import (entropy, entropy_kernels, jit, lane_vectors, level_keys,
-                                 scale_coding, wire)
+                                 scale_coding, threads, wire)
 
 from kernel_paths import (on_both, on_path, payload_without_vector_steps,  # same folder:
                           value_or_error)  # pytest puts it on sys.path
@@ -167,30 +167,34 @@ def test_pair_codes_map_to_pair_symbols():
             assert table[k0 << 4 | k1] == 9 * sym(k0) + sym(k1)
 
 
-def chunked(monkeypatch, threads: int = 2, pairs: bool = False):
-    """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n; with
-    `pairs`, pair mode from 1000 coordinates. The layout cache (`entropy._layout`, keyed
-    by n) is swapped for a fresh one while patched: a layout cached under the small chunks
-    would otherwise outlive the patch and reach a later test of the same n."""
+def chunked(monkeypatch, workers: int = 2, pairs: bool = False, team: bool = True):
+    """Small chunks (>= 1000 coordinates each) and the threaded paths at a small n: on
+    `workers` threads, numba's (`team`, where it runs) or this one and the entropy pool;
+    with `pairs`, pair mode from 1000 coordinates. The layout cache (`entropy._layout`,
+    keyed by n) is swapped for a fresh one while patched: a layout cached under the small
+    chunks would otherwise outlive the patch and reach a later test of the same n."""
     monkeypatch.setattr(entropy, "_layout",
                         functools.lru_cache(maxsize=64)(entropy._layout.__wrapped__))
     monkeypatch.setattr(entropy, "CHUNK_MIN", 1000)
     monkeypatch.setattr(entropy, "_PAR_MIN", 1000)
-    monkeypatch.setattr(entropy, "_THREADS", threads)
+    monkeypatch.setattr(entropy, "_THREADS", workers)
+    monkeypatch.setattr(threads, "TEAM", team)
     if pairs:
         monkeypatch.setattr(entropy, "PAIR_MIN", 1000)
 
 
+@pytest.mark.parametrize("team", [True, False])
 @pytest.mark.parametrize("pairs", [False, True])
-@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("method,n,d", [("qsgd", 8000, 64), ("nuqsgd", 20_011, 7),
                                         ("qsgdinf", 70_001, 512), ("qsgd", 3999, 1),
                                         ("qsgd", 20_011, 2), ("qsgdinf", 9_999, 64)])
-def test_chunked_payloads(monkeypatch, pairs, threads, method, n, d):
-    """Several chunks, each with its own lanes and words, on 1-3 threads, a symbol a
-    coordinate or (pairs, d even) a pair, odd n's lone last coordinate included: both paths
-    give the same bytes, of the layout's length, and decode to what `fixed` decodes to."""
-    chunked(monkeypatch, threads, pairs)
+def test_chunked_payloads(monkeypatch, team, pairs, workers, method, n, d):
+    """Several chunks, each with its own lanes and words, on 1-3 threads (numba's or the
+    pool's), a symbol a coordinate or (pairs, d even) a pair, odd n's lone last coordinate
+    included: both paths give the same bytes, of the layout's length, and decode to what
+    `fixed` decodes to."""
+    chunked(monkeypatch, workers, pairs, team)
     c, q = quantized(method, n, seed=n, d=d, zero_frac=0.3)
     assert entropy.pairs_for(n, d, c.grid.size) == (pairs and d % 2 == 0)
     fast, slow = encode_both(c, q)
@@ -219,7 +223,7 @@ def test_corrupted_chunked_payloads_agree(data):
     a symbol a coordinate or a pair: both paths reach the same value or the same ValueError."""
     with pytest.MonkeyPatch.context() as mp:
         pairs = data.draw(st.booleans())
-        chunked(mp, pairs=pairs)
+        chunked(mp, pairs=pairs, team=data.draw(st.booleans()))
         n = data.draw(st.sampled_from([2000, 4001]))
         c, payload = chunked_payload(data.draw(st.sampled_from(METHODS)), n,
                                      data.draw(st.sampled_from([1, 7])), pairs)
@@ -246,12 +250,13 @@ def test_a_level_in_a_zero_scale_bucket_is_an_error(monkeypatch, n):
             on_path(path, lambda: c.decode(payload, n))
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_a_lone_coordinates_partner_must_be_zero(monkeypatch, threads):
+@pytest.mark.parametrize("team", [True, False])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_lone_coordinates_partner_must_be_zero(monkeypatch, team, workers):
     """Odd n in pair mode: the last coordinate pairs with a level 0. The payload of n + 1
     coordinates whose last is nonzero, read as one of n (the same pairs, chunks and lanes),
     must fail on both paths with the same message, not drop the level silently."""
-    chunked(monkeypatch, threads, pairs=True)
+    chunked(monkeypatch, workers, pairs=True, team=team)
     n = 4001
     c, q = quantized("qsgd", n + 1, seed=5)
     q.idx.view(-1)[n] = 3  # the coordinate past n: a nonzero partner
@@ -269,11 +274,12 @@ def test_a_lone_coordinates_partner_must_be_zero(monkeypatch, threads):
     assert torch.equal(fast[2], torch.where(q.neg.reshape(-1)[:n], -lv, lv))
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_threaded_paths(monkeypatch, threads):
-    """Chunks encoded and decoded on threads: forced at a small n, the same bytes and
-    values, and the same max_bytes decisions."""
-    chunked(monkeypatch, threads)
+@pytest.mark.parametrize("team", [True, False])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_threaded_paths(monkeypatch, team, workers):
+    """Chunks encoded and decoded on threads (numba's or the pool's): forced at a small n,
+    the same bytes and values, and the same max_bytes decisions."""
+    chunked(monkeypatch, workers, team=team)
     for method, n in [("qsgdinf", 1000), ("nuqsgd", 20_011), ("qsgd", 70_000)]:
         c, q = quantized(method, n, seed=n)
         fast, slow = encode_both(c, q)
@@ -284,6 +290,29 @@ def test_threaded_paths(monkeypatch, threads):
         # a truncated stream must fail in whichever phase it runs out
         assert_same_decode(*decode_both(c, fast[:-2], n))
         assert decode_both(c, fast[:-2], n)[0][0] == "error"
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_chunks_take_numba_threads_where_they_run(monkeypatch, pairs):
+    """With the team on (and numba's threading layer running here), every chunk of an
+    encode and of a decode goes through one launch of `encode_chunks` / `decode_chunks`;
+    with it off, none does, and the bytes and values are the same."""
+    chunked(monkeypatch, 2, pairs=pairs, team=True)
+    if not threads.team_ready(2):
+        pytest.skip("numba has no thread-safe threading layer here")
+    launches = []
+    for name in ("encode_chunks", "decode_chunks"):
+        kernel = getattr(entropy_kernels, name)
+        monkeypatch.setattr(entropy_kernels, name, lambda *a, k=kernel, name=name: (
+            launches.append(name), k(*a))[1])
+    c, q = quantized("nuqsgd", 20_011, seed=3, d=64)
+    payload = entropy.encode(q, c.grid, 64)
+    values = c.decode(payload, q.numel)
+    assert launches == ["encode_chunks", "decode_chunks"]
+    monkeypatch.setattr(threads, "TEAM", False)
+    assert entropy.encode(q, c.grid, 64) == payload
+    assert torch.equal(c.decode(payload, q.numel), values)
+    assert launches == ["encode_chunks", "decode_chunks"]
 
 
 def test_division_by_reciprocal_is_exact():
@@ -381,13 +410,15 @@ def test_random_streams_agree(data, n, levels):
     assert_same_decode(*decode_both(c, wire.header("entropy", n) + body, n))
 
 
+@pytest.mark.parametrize("team", [True, False])
 @pytest.mark.parametrize("pairs", [False, True])
 @pytest.mark.parametrize("delta", ["zero", -1, +1])
-def test_forged_chunk_word_counts(monkeypatch, pairs, delta):
-    """The first chunk's word count set to 0 (the kernel then reads a dummy word, clamped),
-    one short or one long (its neighbour's first word moves across): both paths raise the
-    same ValueError, the kernel reading nothing outside the stream."""
-    chunked(monkeypatch, pairs=pairs)
+def test_forged_chunk_word_counts(monkeypatch, team, pairs, delta):
+    """The first chunk's word count set to 0 (the kernel then reads a dummy word, clamped,
+    on this thread and the pool), one short or one long (its neighbour's first word moves
+    across): both paths raise the same ValueError, the kernel reading nothing outside the
+    stream."""
+    chunked(monkeypatch, pairs=pairs, team=team)
     n = 6000
     c, payload = chunked_payload("qsgd", n, 7, pairs)
     a = entropy.alphabet(c.grid.size, entropy.pairs_for(n, c.bucket_size, c.grid.size))
@@ -458,10 +489,10 @@ def decode_lanes_both(c, payload: bytes, n: int):
     return run(True), run(False)
 
 
-def paired_cases(monkeypatch, threads: int, levels: int, n: int, d: int) -> list:
+def paired_cases(monkeypatch, workers: int, levels: int, n: int, d: int) -> list:
     """(compressor, quantized gradient) of each method whose grid codes pairs at this n and
     d, under `chunked` with pair mode forced; at least two methods must."""
-    chunked(monkeypatch, threads, pairs=True)
+    chunked(monkeypatch, workers, pairs=True)
     cases = [quantized(method, n, seed=n + levels, levels=levels, d=d, zero_frac=0.3)
              for method in METHODS]
     cases = [(c, q) for c, q in cases if entropy.pairs_for(n, d, c.grid.size)]  # (G <= 8)
@@ -480,14 +511,14 @@ def test_pair_symbol_split_is_exact():
 
 
 @needs_vector_lanes
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("levels", [1, 2, 3, 7])
 @pytest.mark.parametrize("n,d", [(1000, 32), (1001, 34), (4097, 64), (20_011, 512),
                                  (70_001, 1000)])
-def test_vector_lanes_decode_as_the_scalar_kernel(monkeypatch, threads, levels, n, d):
+def test_vector_lanes_decode_as_the_scalar_kernel(monkeypatch, workers, levels, n, d):
     """Pair mode at d >= 32, several chunks on threads, lanes that fill no whole group of
     16, short last steps, odd n: the same levels and scaled values as the scalar kernel."""
-    for c, q in paired_cases(monkeypatch, threads, levels, n, d):
+    for c, q in paired_cases(monkeypatch, workers, levels, n, d):
         payload = entropy.encode(q, c.grid, d)
         vector, scalar = decode_lanes_both(c, payload, n)
         assert vector[0] == "ok"
@@ -554,16 +585,16 @@ def test_float32_quotient_with_one_correction_is_exact():
 
 
 @needs_vector_lanes
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("levels", [1, 2, 3, 7])
 @pytest.mark.parametrize("n,d", [(1000, 2), (1001, 34), (4097, 64), (20_011, 512),
                                  (70_001, 1000)])
-def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, threads, levels, n, d):
+def test_vector_lanes_encode_as_the_scalar_kernel(monkeypatch, workers, levels, n, d):
     """Pair mode, several chunks on threads, lanes that fill no whole group of 16 (and
     groups that straddle no step), short last steps, odd n's lone coordinate: the same
     bytes as the scalar kernel, which decode to the quantized levels; and the same None
     decisions under a max_bytes just below, at and above the payload's size."""
-    for c, q in paired_cases(monkeypatch, threads, levels, n, d):
+    for c, q in paired_cases(monkeypatch, workers, levels, n, d):
         vector, scalar = encode_lanes_both(c, q)
         assert vector == scalar
         _, coeff = entropy.decode(vector, n, d, c.grid)
