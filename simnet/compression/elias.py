@@ -350,7 +350,9 @@ def _assemble(numel: int, scales: torch.Tensor, bits: np.ndarray, w: int, ranges
     shared = np.zeros((len(ranges), 1), np.uint8)  # first byte of each range, if shared
 
     def splice(i, b0, b1):
-        fused.splice(streams[i], starts[b1] - starts[b0], stream, starts[b0], shared[i])
+        at = int(starts[b0])
+        fused.splice(streams[i], starts[b1] - at, stream, at, shared[i],
+                     fused.wide_view(stream, (at >> 3) + 1))
 
     if stream.size < _SPLICE_PAR_MIN:  # (waking a pool thread costs more than the copy)
         for i, (b0, b1) in enumerate(ranges):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import elias, jit, threads, wire
+from simnet.compression import elias, elias_fused, jit, threads, wire
 from simnet.compression.quantize import uniform_grid
 from kernel_paths import on_both, on_path, value_or_error  # same folder: pytest puts it on sys.path
 from test_coding import omega_str
@@ -367,6 +367,53 @@ def test_splicing_on_the_pool_or_this_thread_gives_the_same_payload(monkeypatch,
         assert elias.encode(q, c.grid, 512) == oracle
         payloads.append(c.encode(x, torch.Generator().manual_seed(7)))
     assert payloads[0] == payloads[1]
+
+
+def test_splice_places_every_bit_and_touches_nothing_else():
+    """`elias_fused.splice` against numpy's bit strings: a stream of nbits (words as the
+    coders store them, scratch after its end) copied to every bit offset 0-15 of buffers
+    starting at byte 0-8 (the 8-byte stores then unaligned), with lengths around the 8-byte
+    steps: its bits land in place, the shared first byte's part goes to head (the byte itself
+    untouched), and no byte outside the range's changes."""
+    rng = np.random.default_rng(8)
+    checked = 0
+    for nbits in (1, 7, 8, 9, 63, 64, 65, 71, 72, 127, 129, 200, 1000, 4099):
+        bits = rng.integers(0, 2, nbits).astype(np.uint8)
+        nwords = -(-nbits // 32) + 3
+        # bytes in stream order, as stored: zeros to the end of the last byte, then scratch
+        tail = -nbits % 8
+        padded = np.concatenate([bits, np.zeros(tail, np.uint8),
+                                 rng.integers(0, 2, 32 * nwords - nbits - tail).astype(np.uint8)])
+        src = np.packbits(padded).view(np.uint32)
+        for bit0 in range(16):
+            for lead in range(9):
+                size = lead + (bit0 + nbits + 7) // 8 + 9
+                dst = np.full(size, 0xA5, np.uint8)
+                body = dst[lead:]
+                head = np.zeros(1, np.uint8)
+                elias_fused.splice(src, nbits, body, bit0, head,
+                                   elias_fused.wide_view(body, (bit0 >> 3) + 1))
+                want = np.unpackbits(np.full(size - lead, 0xA5, np.uint8))
+                want[bit0:bit0 + nbits] = bits
+                first, last = bit0 >> 3, (bit0 + nbits - 1) >> 3
+                end = 8 * (last + 1)
+                want[bit0 + nbits:end] = 0  # the last byte's bits after the stream
+                want = np.packbits(want)
+                got = body.copy()
+                if bit0 & 7:  # the shared byte stays; its part is in head
+                    assert got[first] == 0xA5
+                    assert head[0] == np.packbits(np.concatenate(
+                        [np.zeros(bit0 & 7, np.uint8), want_bits_of(want[first], bit0 & 7)]))[0]
+                    got[first] = want[first]
+                np.testing.assert_array_equal(got, want)
+                assert (dst[:lead] == 0xA5).all()
+                checked += 1
+    assert checked == 14 * 16 * 9
+
+
+def want_bits_of(byte: int, skip: int) -> np.ndarray:
+    """The bits of `byte` after its first `skip`, MSB first."""
+    return np.unpackbits(np.array([byte], np.uint8))[skip:]
 
 
 @pytest.mark.parametrize("w", [1, 7, 12, 14, 31, 32, 33, 57, 64])
