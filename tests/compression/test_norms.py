@@ -38,7 +38,7 @@ def bits(t) -> np.ndarray:
     return np.asarray(t, np.float32).view(np.uint32)
 
 
-@pytest.mark.parametrize("d", [1, 2, 3, 7, 128, 500, 512, 513])
+@pytest.mark.parametrize("d", [1, 2, 3, 7, 8, 16, 32, 128, 256, 500, 512, 513, 4096])
 @pytest.mark.parametrize("n", [1, 1000, 70_001])  # 70_001: the kernel on threads, a short tail
 def test_both_paths_match_the_definition_bit_for_bit(d, n):
     x = torch.randn(n, generator=torch.Generator().manual_seed(d + n)) * 3
