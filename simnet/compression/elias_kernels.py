@@ -206,8 +206,11 @@ def _put2(e, o1, o2, signed, scale, out):
 def read_fixed(buf, count, w, out):
     """out[i] = the i-th w-bit field (1 <= w <= 57) of buf, MSB first, for i < count; bits
     past the end of buf read as 0."""
+    n = buf.size
     for i in range(count):
-        out[i] = np.int64(_window(buf, i * w) >> np.uint64(64 - w))
+        pos = i * w
+        window = _window8(buf, pos) if (pos >> 3) + 8 <= n else _window(buf, pos)
+        out[i] = np.int64(window >> np.uint64(64 - w))
 
 
 @jit.inline

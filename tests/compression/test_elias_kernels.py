@@ -420,7 +420,9 @@ def want_bits_of(byte: int, skip: int) -> np.ndarray:
 def test_write_fixed_packs_fields_msb_first(w):
     """`write_fixed` (the bucket-length fields) against a bit string written by hand: each
     value's w bits MSB first, the last byte zero-padded, for counts that end anywhere in a
-    byte and a word; an out of another size is refused (ERR_OVERFLOW) and left as it was."""
+    byte and a word; an out of another size is refused (ERR_OVERFLOW) and left as it was.
+    `read_fixed` (w <= 57) reads the values back, its last fields within 8 bytes of the
+    buffer's end included."""
     rng = np.random.default_rng(w)
     for count in [0, 1, 2, 3, 5, 8, 33, 100]:
         values = rng.integers(0, 2**min(w, 62), count, dtype=np.int64)
@@ -432,6 +434,10 @@ def test_write_fixed_packs_fields_msb_first(w):
         out = np.full(len(want), 0xAA, np.uint8)
         assert elias.K.write_fixed(values, w, out) == 0
         assert out.tobytes() == want
+        if w <= 57:
+            got = np.full(count, -7, np.int64)
+            elias.K.read_fixed(out, count, w, got)
+            np.testing.assert_array_equal(got, values)
         for size in (len(want) - 1, len(want) + 1):
             if size >= 0:
                 other = np.full(size, 0xAA, np.uint8)
