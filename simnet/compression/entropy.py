@@ -314,7 +314,7 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     # branch-free store may write without keeping; the words fill its tail), in one
     # buffer each: scratch belongs to the calling thread
     states = np.empty(lanes[-1], np.int64)
-    cuts = np.array([lo for lo, _ in chunks] + [chunks[-1][1]], np.int64)
+    cuts = threads.bounds(chunks)
     wcuts = np.zeros(len(chunks) + 1, np.int64)
     np.cumsum(np.diff(cuts) + 1, out=wcuts[1:])
     words = scratch.array("entropy.words", int(wcuts[-1]), np.uint16)
@@ -389,13 +389,6 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
         fc = np.stack([freq.astype(np.uint32), cs], 1).reshape(-1)  # by symbol: f, first slot
         vals = _kernel_values(grid, pairs)
 
-    def kernel(words, nwords, x, out, first, last):
-        if vector:
-            return entropy_kernels.decode_pairs_vector(words, nwords, symtab, fc, vals, a, x,
-                                                       out, scales, first, d, last)
-        return entropy_kernels.decode(words, nwords, symtab, fc, vals, per - 1, x, out,
-                                      scales, first, d, last)
-
     chunks, lanes = _layout(numel, pairs)
     nwords = [count for *_, count in streams]
     if min(nwords) and threads.team_ready(len(_split(len(streams), numel))):
@@ -405,7 +398,7 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
         wcuts = np.zeros(len(streams) + 1, np.int64)
         np.cumsum(nwords, out=wcuts[1:])
         x = np.concatenate([states for _, _, states, _, _ in streams])  # (decoded in place)
-        cuts = np.array([lo for lo, _ in chunks] + [chunks[-1][1]], np.int64)
+        cuts = threads.bounds(chunks)
         ptrs, lasts = np.empty(len(streams), np.int64), np.zeros(len(streams), np.int64)
         entropy_kernels.decode_chunks(words, wcuts, symtab, fc, vals, a, per - 1, vector,
                                       x, np.array(lanes, np.int64), coeff, cuts, scales, d,
@@ -422,7 +415,12 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
                 words = (np.frombuffer(payload, np.uint16, count=count, offset=woff) if count
                          else np.zeros(1, np.uint16))
                 x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
-                ptr = kernel(words, count, x, coeff[per * lo:per * hi], per * lo, last)
+                out, first = coeff[per * lo:per * hi], per * lo
+                ptr = (entropy_kernels.decode_pairs_vector(words, count, symtab, fc, vals, a,
+                                                           x, out, scales, first, d, last)
+                       if vector else
+                       entropy_kernels.decode(words, count, symtab, fc, vals, per - 1, x, out,
+                                              scales, first, d, last))
                 verdicts.append(_verdict(ptr, count, x))
             return verdicts, last[0]
 
