@@ -292,6 +292,21 @@ def test_threaded_paths(monkeypatch, team, workers):
         assert decode_both(c, fast[:-2], n)[0][0] == "error"
 
 
+@pytest.mark.parametrize("team", [True, False])
+@pytest.mark.parametrize("method,levels", [("qsgd", 200), ("qsgdinf", 1500)])
+def test_chunked_wide_keys(monkeypatch, team, method, levels):
+    """Grids of > 128 points (uint16 keys, a symbol a coordinate) in several chunks on two
+    threads, numba's or the pool's: the vectorised path's bytes, values and max_bytes
+    decisions."""
+    chunked(monkeypatch, 2, team=team)
+    c, q = quantized(method, 9001, seed=levels, levels=levels)
+    fast, slow = encode_both(c, q)
+    assert fast == slow and len(entropy.chunks_for(9001)) > 1
+    assert_same_decode(*decode_both(c, fast, 9001))
+    for mb in (len(fast), len(fast) - 1):
+        assert encode_both(c, q, mb)[0] == encode_both(c, q, mb)[1]
+
+
 @pytest.mark.parametrize("pairs", [False, True])
 def test_chunks_take_numba_threads_where_they_run(monkeypatch, pairs):
     """With the team on (and numba's threading layer running here), every chunk of an
