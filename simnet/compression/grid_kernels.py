@@ -7,16 +7,17 @@ and in `round_kernels`, the stochastic rounding); the rest stays on the torch pa
 
 Kernels take flat arrays of buckets (`d` coordinates each, row b's scale in scales[b]; the
 last one may be cut short) and release the GIL, so callers run chunks of buckets on a thread
-pool.
+pool, or all chunks in one launch on numba's threads (`unpack_chunks`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .jit import inline, kernel
+from .jit import inline, kernel, parallel_kernel, prange
 
-__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "pack_fields", "unpack_rows", "scale_rows"]
+__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "pack_fields", "unpack_rows", "unpack_chunks",
+           "scale_rows"]
 
 UNIFORM, EXPONENTIAL = 0, 1
 
@@ -180,6 +181,16 @@ def unpack_rows(body, first, scales, d, w, signed, out):
             out[j] = c * scale
         i = end
     return 2 if zero_bucket_bad else 0
+
+
+@parallel_kernel
+def unpack_chunks(body, scales, d, w, signed, chunk, out, codes):
+    """`unpack_rows` of out's chunks of `chunk` fields (a multiple of 8) on numba's threads
+    (`threads.team_ready`): chunk c = fields [c·chunk, (c + 1)·chunk) into out[c·chunk:],
+    its result into codes[c] (int64)."""
+    for c in prange(codes.size):
+        lo = c * chunk
+        codes[c] = unpack_rows(body, lo, scales, d, w, signed, out[lo:lo + chunk])
 
 
 @kernel

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import (elias, entropy, grid_kernels, jit, level_keys, norm_kernels, round_kernels,
-               scratch, wire)
+               scratch, threads, wire)
 from .base import Compressor, check_gradient, check_numel
 from .quantize import Grid, bucket_scales, norms_flat, round_with, stochastic_round, to_buckets
 from .threads import parallel_map
@@ -195,8 +195,8 @@ class GridQuantizer(Compressor):
     def _encode_fixed_compiled(self, x: torch.Tensor, seed: int, off: int,
                                fast: tuple[int, int]) -> bytes:
         """`_encode_fixed_cpu` with the compiled kernels (coordinate i with draw off + i of
-        the stream `seed`): chunks on the thread pool, each scaled, rounded and packed in one
-        pass, the gradient read in place (no padded copy); the header and scales are written
+        the stream `seed`): chunks on numba's threads (`threads.team_ready`) or the pool's,
+        each scaled, rounded and packed in one pass, the gradient read in place (no padded copy); the header and scales are written
         last. `norm_kernels.ScaleNotFinite` when a scale is not finite."""
         n, d, grid, norm = x.numel(), self.bucket_size, self.grid, self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
@@ -216,7 +216,15 @@ class GridQuantizer(Compressor):
                     out[at:at + -(-part.size * k // 8)]) >= 0:
                 failed.append(r0)
 
-        parallel_map(pack_chunk, range(0, sc.size, rows))
+        starts = range(0, sc.size, rows)
+        if threads.team_ready(min(len(starts), threads.THREADS)):  # (else the pool's threads)
+            bad = np.empty(len(starts), np.int64)
+            round_kernels.quantize_pack_chunks(
+                flat, sc, norm, seed, off, d, *fast, k - 1, rows, np.empty(0, self._index_dtype),
+                out[pos:], bad)
+            failed = list(bad[bad >= 0])
+        else:
+            parallel_map(pack_chunk, starts)
         if failed:
             raise norm_kernels.ScaleNotFinite(sc)
         wire.write_fixed_head(out, torch.from_numpy(sc), n)

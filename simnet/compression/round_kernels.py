@@ -6,7 +6,8 @@ t = |x| · (s · (1/scale)), as torch's `s / scale` computes it; exponential gri
 scale and its frexp), the same uniforms (`counter_kernels`), so the same level indices and
 signs, bit for bit. Kernels take flat arrays of buckets (`d` coordinates each, row b's scale
 in scales[b]; the last one may be cut short) and release the GIL, so callers run chunks of
-buckets on a thread pool.
+buckets on a thread pool, or all chunks in one launch on numba's threads
+(`quantize_pack_chunks`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import numpy as np
 
 from .counter_kernels import draw
 from .grid_kernels import EXPONENTIAL, pack_fields
-from .jit import inline, kernel
+from .jit import inline, kernel, parallel_kernel, prange
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 
-__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "draw_scratch", "round_from"]
+__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "quantize_pack_chunks", "draw_scratch",
+           "round_from"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
@@ -181,6 +183,25 @@ def quantize_pack_rows(x, scales, norm, seed, first, d, kind, s, w, idx_block, n
         at = start * k // 8
         pack_fields(idx_block, neg_block, m, w, out[at:at + (m * k + 7) // 8])
     return -1
+
+
+@parallel_kernel
+def quantize_pack_chunks(x, scales, norm, seed, first, d, kind, s, w, rows, index_like, out,
+                         bad):
+    """`quantize_pack_rows` of chunk c = buckets [c·rows, (c + 1)·rows) for every chunk c <
+    len(bad), on numba's threads (`threads.team_ready`): its fields into out from byte
+    c·rows·d·(w + 1) / 8 (rows·d a multiple of 8: whole bytes), its coordinates drawing
+    first + their index, its result into bad[c] (int64). index_like: an array of the level
+    indices' dtype (each chunk's blocks are made like it)."""
+    nb, k = scales.size, w + 1
+    for c in prange(bad.size):
+        b0, b1 = c * rows, min(nb, (c + 1) * rows)
+        part = x[b0 * d:b1 * d]  # the last chunk may end mid-bucket
+        at = b0 * d * k // 8
+        bad[c] = quantize_pack_rows(part, scales[b0:b1], norm, seed, first + b0 * d, d, kind,
+                                    s, w, np.empty(BLOCK, index_like.dtype),
+                                    np.empty(BLOCK, np.bool_),
+                                    out[at:at + (part.size * k + 7) // 8])
 
 
 @inline

@@ -11,8 +11,8 @@ coordinates, nuqsgd `elias`, two threads, best of 300: encode 0.76 -> 0.60 ms, d
 
 Each parallel module uses a pool of its own name: a job running on one module's pool that
 calls into another module's parallel code then never waits for a thread of its own pool.
-`parallel_map` (chunks of the `fixed` codec and of the uniform draws) runs jobs that call no
-parallel code themselves, on a pool of its own.
+`parallel_map` (chunks of the uniform draws, and of the `fixed` codec where numba has no
+thread-safe layer) runs jobs that call no parallel code themselves, on a pool of its own.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import grid_kernels, jit
+from . import grid_kernels, jit, threads
 from .coding import pack_fixed, unpack_fixed
 from .quantize import Grid
 from .threads import parallel_map
@@ -256,7 +256,13 @@ def _run_chunks(call, starts) -> None:
     ValueError of the first nonzero code."""
     codes = []
     parallel_map(lambda start: codes.append(call(start)), starts)
-    bad = [c for c in codes if c]
+    _check_codes(codes)
+
+
+def _check_codes(codes) -> None:
+    """The ValueError of the kernels' error codes (0: none), the lowest code's first: an
+    invalid field before a zero-scale bucket's level, as the vectorised path checks."""
+    bad = [int(c) for c in codes if c]
     if bad:
         raise ValueError(_KERNEL_ERRORS[min(bad)])
 
@@ -305,9 +311,15 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tenso
     if jit.enabled():  # one pass: fields -> sgn·level·scale, validated on the way
         out = np.empty(numel, np.float32)
         signed = signed_table(grid, k - 1)
-        _run_chunks(lambda lo: grid_kernels.unpack_rows(
-            body, lo, scales, d, k - 1, signed, out[lo:lo + DECODE_CHUNK]),
-            range(0, numel, DECODE_CHUNK))
+        chunks = -(-numel // DECODE_CHUNK)
+        if threads.team_ready(min(chunks, threads.THREADS)):  # (else the pool's threads)
+            codes = np.zeros(chunks, np.int64)
+            grid_kernels.unpack_chunks(body, scales, d, k - 1, signed, DECODE_CHUNK, out, codes)
+            _check_codes(codes)
+        else:
+            _run_chunks(lambda lo: grid_kernels.unpack_rows(
+                body, lo, scales, d, k - 1, signed, out[lo:lo + DECODE_CHUNK]),
+                range(0, numel, DECODE_CHUNK))
         return torch.from_numpy(out)
     if 8 % k == 0:  # whole fields per byte: one table lookup per byte gives its coefficients
         table, invalid = byte_table(grid, k)

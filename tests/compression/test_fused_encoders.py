@@ -193,11 +193,14 @@ def test_fused_norms_refuse_an_l2_norm_past_float32(encoding):
         False, lambda: c.encode(x, torch.Generator().manual_seed(0)))
 
 
+@pytest.mark.parametrize("team", [True, False])
 @pytest.mark.parametrize("encoding", ["fixed", "elias", "entropy"])
-def test_fused_encoders_report_a_non_finite_scale_one_way(encoding):
+def test_fused_encoders_report_a_non_finite_scale_one_way(monkeypatch, team, encoding):
     """Each fused CPU encoder (`fixed`'s chunks, `elias.encode_rounding`,
     `level_keys.of_rounding`) stops with `norm_kernels.ScaleNotFinite`, whose scales hold the
-    bucket that is not finite: the one signal `Quantizer.encode` turns into its ValueError."""
+    bucket that is not finite: the one signal `Quantizer.encode` turns into its ValueError.
+    (On numba's threads or the pool's.)"""
+    monkeypatch.setattr(threads, "TEAM", team)
     c = compression.get("qsgd", bucket_size=512, encoding=encoding, bits=4)
     x = torch.randn(600_000, generator=torch.Generator().manual_seed(2))
     x[400_123] = float("nan")

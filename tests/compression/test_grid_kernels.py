@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simnet import compression
-from simnet.compression import jit
+from simnet.compression import grid_kernels, jit, quantized, round_kernels, threads, wire
 
 from kernel_paths import on_both, value_or_error  # same folder: pytest puts it on sys.path
 
@@ -61,8 +61,11 @@ def test_quantize_batch_matches_the_torch_path():
     assert torch.equal(i1, i2) and torch.equal(n1, n2) and i1.shape == (3, 31, 100)
 
 
+@pytest.mark.parametrize("team", [True, False])
 @pytest.mark.parametrize("method,params,n", CASES)
-def test_fixed_bytes_and_decode_match_the_torch_path(method, params, n):
+def test_fixed_bytes_and_decode_match_the_torch_path(monkeypatch, team, method, params, n):
+    """(n > 2^18: several chunks, on numba's threads or the pool's.)"""
+    monkeypatch.setattr(threads, "TEAM", team)
     c = compression.get(method, **params)
     x = awkward_gradient(n, n + 1)
     fast, slow = on_both(lambda: c.encode(x, torch.Generator().manual_seed(9)))
@@ -101,6 +104,49 @@ def test_corrupt_fixed_payloads_rejected_alike(method_s, d, n, flips):
     else:
         assert not isinstance(fast, ValueError), f"kernel rejected a valid payload: {fast}"
         assert torch.equal(fast, slow)
+
+
+def set_field(payload: bytearray, at: int, i: int, k: int, value: int) -> None:
+    """Overwrite field i (k bits, MSB first) of the fields starting at byte `at`."""
+    for j in range(k):
+        bit = 8 * at + i * k + j
+        mask = 0x80 >> (bit % 8)
+        payload[bit // 8] = (payload[bit // 8] & ~mask) | (mask if value >> (k - 1 - j) & 1
+                                                             else 0)
+
+
+@pytest.mark.parametrize("team", [True, False])
+def test_fixed_chunks_on_numba_threads_or_the_pool(monkeypatch, team):
+    """`fixed` in chunks of 4096 coordinates on numba's threads (one launch of
+    `quantize_pack_chunks` / `unpack_chunks`) or on the pool: the torch path's bytes and
+    values; a zero-scale bucket's level in one chunk and an invalid field in a later one
+    give the invalid field's error, as the torch path checks it first; alone, each its own."""
+    monkeypatch.setattr(quantized, "CHUNK_COORDS", 4096)
+    monkeypatch.setattr(wire, "DECODE_CHUNK", 4096)
+    monkeypatch.setattr(threads, "TEAM", team)
+    launches = []
+    for module, name in ((round_kernels, "quantize_pack_chunks"), (grid_kernels, "unpack_chunks")):
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, k=kernel, name=name: (
+            launches.append(name), k(*a))[1])
+    c = compression.get("qsgd", levels=2, bucket_size=4)  # 3-bit fields: not byte-aligned
+    n = 20_001
+    x = awkward_gradient(n, 5)
+    x[100:104] = 0.0  # bucket 25: zero scale
+    fast, slow = on_both(lambda: c.encode(x, torch.Generator().manual_seed(6)))
+    assert fast == slow
+    y1, y2 = on_both(lambda: c.decode(fast, n))
+    assert torch.equal(y1, y2)
+    teamed = threads.team_ready(2)
+    assert launches == (["quantize_pack_chunks", "unpack_chunks"] if teamed else [])
+    at = wire.header_nbytes(n) + 4 * -(-n // 4)
+    for edits, message in [([(101, 0b001)], "zero scale"), ([(15_000, 0b011)], "outside"),
+                           ([(101, 0b001), (15_000, 0b011)], "outside")]:
+        bad = bytearray(fast)
+        for i, value in edits:
+            set_field(bad, at, i, 3, value)
+        for got in on_both(lambda: value_or_error(lambda: c.decode(bytes(bad), n))):
+            assert isinstance(got, ValueError) and message in str(got)
 
 
 def test_zero_bucket_with_levels_and_invalid_field_are_rejected():

@@ -96,11 +96,15 @@ CASES = [("qsgd", dict(levels=7, bucket_size=512), 1_000_003),
          ("qsgd", dict(levels=7, bucket_size=3_000_000), 100)]  # one bucket larger than n
 
 
+@pytest.mark.parametrize("team", [True, False])
 @pytest.mark.parametrize("method,params,n", CASES)
-def test_chunked_fixed_encoder_matches_the_unchunked_path(method, params, n, monkeypatch):
+def test_chunked_fixed_encoder_matches_the_unchunked_path(method, params, n, team, monkeypatch):
+    """(Chunks on numba's threads or on the pool.)"""
     import simnet.compression.quantized as quantized
+    from simnet.compression import threads
 
     monkeypatch.setattr(quantized, "CHUNK_COORDS", 4096)  # many chunks even for small n
+    monkeypatch.setattr(threads, "TEAM", team)
     c = compression.get(method, **params)
     x = torch.randn(n, generator=torch.Generator().manual_seed(n)) ** 3
     fast = c.encode(x, generator=torch.Generator().manual_seed(3))
