@@ -196,8 +196,9 @@ class GridQuantizer(Compressor):
                                fast: tuple[int, int]) -> bytes:
         """`_encode_fixed_cpu` with the compiled kernels (coordinate i with draw off + i of
         the stream `seed`): chunks on numba's threads (`threads.team_ready`) or the pool's,
-        each scaled, rounded and packed in one pass, the gradient read in place (no padded copy); the header and scales are written
-        last. `norm_kernels.ScaleNotFinite` when a scale is not finite."""
+        each scaled, rounded and packed in one pass, the gradient read in place (no padded
+        copy); the header and scales are written last. `norm_kernels.ScaleNotFinite` when a
+        scale is not finite."""
         n, d, grid, norm = x.numel(), self.bucket_size, self.grid, self._norm_code
         rows = wire.chunk_rows(d, CHUNK_COORDS)
         sc = np.empty(-(-n // d), np.float32)
@@ -205,17 +206,6 @@ class GridQuantizer(Compressor):
         pos = wire.fixed_fields_at(n, sc.size)  # the header and scales go in last
         k = grid.index_bits + 1
         flat, failed = x.numpy(), []  # chunks that met a scale that is not finite
-
-        def pack_chunk(r0: int) -> None:
-            part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
-            at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
-            block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages to fault
-            if round_kernels.quantize_pack_rows(
-                    part, sc[r0:r0 + rows], norm, seed, off + r0 * d, d, *fast, k - 1,
-                    np.empty(block, self._index_dtype), np.empty(block, np.bool_),
-                    out[at:at + -(-part.size * k // 8)]) >= 0:
-                failed.append(r0)
-
         starts = range(0, sc.size, rows)
         if threads.team_ready(min(len(starts), threads.THREADS)):  # (else the pool's threads)
             bad = np.empty(len(starts), np.int64)
@@ -224,6 +214,16 @@ class GridQuantizer(Compressor):
                 out[pos:], bad)
             failed = list(bad[bad >= 0])
         else:
+            def pack_chunk(r0: int) -> None:
+                part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
+                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
+                block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages
+                if round_kernels.quantize_pack_rows(
+                        part, sc[r0:r0 + rows], norm, seed, off + r0 * d, d, *fast, k - 1,
+                        np.empty(block, self._index_dtype), np.empty(block, np.bool_),
+                        out[at:at + -(-part.size * k // 8)]) >= 0:
+                    failed.append(r0)
+
             parallel_map(pack_chunk, starts)
         if failed:
             raise norm_kernels.ScaleNotFinite(sc)
