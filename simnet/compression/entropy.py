@@ -243,14 +243,12 @@ _NO_TABLE = np.zeros(1, np.uint32)  # the vector kernels' table where they do no
 _THREADS = threads.THREADS
 
 
-def _run(fn, ranges):
-    """[fn(lo, hi) for each range], on this thread and the entropy pool."""
-    return threads.run_ranges("simnet-entropy", fn, ranges, _THREADS)
-
-
-def _split(total: int, n: int) -> list[tuple[int, int]]:
-    """[0, total) in contiguous ranges, one per thread (one below _PAR_MIN coordinates)."""
-    return threads.split(total, 1 if n < _PAR_MIN else _THREADS)
+def _on_chunks(parallel, serial, head: tuple, results: np.ndarray, n: int) -> None:
+    """`threads.run_chunks` of a payload of n coordinates: results[c] = serial(*head, c) for
+    each chunk, on numba's threads or on this thread and the entropy pool (on this thread
+    only below _PAR_MIN coordinates)."""
+    threads.run_chunks("simnet-entropy", parallel, serial, head, results,
+                       1 if n < _PAR_MIN else _THREADS)
 
 
 @lru_cache(maxsize=16)
@@ -318,27 +316,13 @@ def encode_keys(keys: np.ndarray, code_counts: np.ndarray, scales: torch.Tensor,
     wcuts = np.zeros(len(chunks) + 1, np.int64)
     np.cumsum(np.diff(cuts) + 1, out=wcuts[1:])
     words = scratch.array("entropy.words", int(wcuts[-1]), np.uint16)
-    lone = keys.size % per  # pairs: the lone last coordinate's partner has key 0
-    tail = (np.append(keys[per * chunks[-1][0]:], keys.dtype.type(0)) if lone
+    # pairs: the lone last coordinate's partner has key 0
+    tail = (np.append(keys[per * chunks[-1][0]:], keys.dtype.type(0)) if keys.size % per
             else keys[:0])
-    ranges = _split(len(chunks), n)
-    if threads.team_ready(len(ranges)):
-        sizes = np.empty(len(chunks), np.int64)
-        entropy_kernels.encode_chunks(keys, tail, cuts, per, shift, ftab, ctab, fc, vector,
-                                      states, np.array(lanes, np.int64), words, wcuts, limit, sizes)
-    else:
-        def enc(c0, c1):  # chunks [c0, c1): the word count of each
-            got = []
-            for c in range(c0, c1):
-                part = tail if lone and c == len(chunks) - 1 else keys[per * cuts[c]:
-                                                                        per * cuts[c + 1]]
-                x, out = states[lanes[c]:lanes[c + 1]], words[wcuts[c]:wcuts[c + 1]]
-                got.append(entropy_kernels.encode_pairs_vector(part, shift, fc, x, out, limit)
-                           if vector else
-                           entropy_kernels.encode(part, shift, ftab, ctab, x, out, limit))
-            return got
-
-        sizes = np.array([got for part in _run(enc, ranges) for got in part], np.int64)
+    head = (keys, tail, cuts, per, shift, ftab, ctab, fc, vector, states,
+            np.array(lanes, np.int64), words, wcuts, limit)
+    sizes = np.empty(len(chunks), np.int64)
+    _on_chunks(entropy_kernels.encode_chunks, entropy_kernels.encode_chunk, head, sizes, n)
     if sizes.min() < 0 or sizes.sum() > limit:  # fixed_part + 2·words > max_bytes
         return None
     # a chunk's words fill its buffer's tail, already big-endian bytes: joined straight
@@ -391,45 +375,22 @@ def _decode_compiled(payload: bytes, numel: int, streams, freq: np.ndarray, grid
 
     chunks, lanes = _layout(numel, pairs)
     nwords = [count for *_, count in streams]
-    if min(nwords) and threads.team_ready(len(_split(len(streams), numel))):
-        # every chunk's words in one native (maybe unaligned) uint16 view, byte-swapped in
-        # the kernel: their byte offsets differ by whole words
-        words = np.frombuffer(payload, np.uint16, count=sum(nwords), offset=streams[0][3])
-        wcuts = np.zeros(len(streams) + 1, np.int64)
-        np.cumsum(nwords, out=wcuts[1:])
-        x = np.concatenate([states for _, _, states, _, _ in streams])  # (decoded in place)
-        cuts = threads.bounds(chunks)
-        ptrs, lasts = np.empty(len(streams), np.int64), np.zeros(len(streams), np.int64)
-        entropy_kernels.decode_chunks(words, wcuts, symtab, fc, vals, a, per - 1, vector,
-                                      x, np.array(lanes, np.int64), coeff, cuts, scales, d,
-                                      ptrs, lasts)
-        verdicts = [_verdict(ptr, count, x[lanes[c]:lanes[c + 1]])
-                    for c, (ptr, count) in enumerate(zip(ptrs, nwords))]
-        last = int(lasts[-1])
-    else:
-        def dec(c0, c1):  # chunks [c0, c1): an error message or None each
-            verdicts = []
-            for lo, hi, states, woff, count in streams[c0:c1]:
-                # native (maybe unaligned) uint16 view, byte-swapped in the kernel; a dummy
-                # word when there is none (the kernel reads one every symbol, clamped)
-                words = (np.frombuffer(payload, np.uint16, count=count, offset=woff) if count
-                         else np.zeros(1, np.uint16))
-                x, last = states, np.zeros(1, np.int64)  # (the states are decoded in place)
-                out, first = coeff[per * lo:per * hi], per * lo
-                ptr = (entropy_kernels.decode_pairs_vector(words, count, symtab, fc, vals, a,
-                                                           x, out, scales, first, d, last)
-                       if vector else
-                       entropy_kernels.decode(words, count, symtab, fc, vals, per - 1, x, out,
-                                              scales, first, d, last))
-                verdicts.append(_verdict(ptr, count, x))
-            return verdicts, last[0]
-
-        parts = _run(dec, _split(len(streams), numel))
-        verdicts, last = [v for found, _ in parts for v in found], parts[-1][1]
-    for error in verdicts:
+    # every chunk's words in one native (maybe unaligned) uint16 view, byte-swapped in the
+    # kernel: their byte offsets differ by whole words
+    words = np.frombuffer(payload, np.uint16, count=sum(nwords), offset=streams[0][3])
+    wcuts = np.zeros(len(streams) + 1, np.int64)
+    np.cumsum(nwords, out=wcuts[1:])
+    x = np.concatenate([states for _, _, states, _, _ in streams])  # (decoded in place)
+    lasts = np.zeros(len(streams), np.int64)
+    head = (words, wcuts, symtab, fc, vals, a, per - 1, vector, x, np.array(lanes, np.int64),
+            coeff, threads.bounds(chunks), scales, d, lasts)
+    ptrs = np.empty(len(streams), np.int64)
+    _on_chunks(entropy_kernels.decode_chunks, entropy_kernels.decode_chunk, head, ptrs, numel)
+    for c, (ptr, count) in enumerate(zip(ptrs, nwords)):
+        error = _verdict(ptr, count, x[lanes[c]:lanes[c + 1]])
         if error:  # the first chunk's error, as the vectorised path meets it
             raise ValueError(error)
-    if pairs and numel % 2 and last % a:
+    if pairs and numel % 2 and lasts[-1] % a:
         raise ValueError(_LONE_PARTNER)
     return torch.from_numpy(coeff[:numel])
 

@@ -301,42 +301,56 @@ def decode_pairs_vector(words, nwords, symtab, fc, values, a, x, coeff, scales, 
     return ptr
 
 
+@jit.kernel
+def encode_chunk(keys, tail, cuts, per, shift, ftab, ctab, fc, vector, states, lanes, words,
+                 wcuts, limit, c):
+    """`encode` (or with `vector`, `encode_pairs_vector`, fc its table) of chunk c, whose
+    symbols [cuts[c], cuts[c + 1]) are keys[per·cuts[c]:per·cuts[c + 1]], or for the last
+    chunk `tail` where it is not empty (a lone last coordinate with its partner's key 0
+    appended): its final states to states[lanes[c]:lanes[c + 1]], its words to the tail of
+    words[wcuts[c]:wcuts[c + 1]]. Returns `encode`'s result."""
+    part = keys[per * cuts[c]:per * cuts[c + 1]]
+    if c == cuts.size - 2 and tail.size:
+        part = tail
+    x, out = states[lanes[c]:lanes[c + 1]], words[wcuts[c]:wcuts[c + 1]]
+    if vector:
+        return encode_pairs_vector(part, shift, fc, x, out, limit)
+    return encode(part, shift, ftab, ctab, x, out, limit)
+
+
 @jit.parallel_kernel
 def encode_chunks(keys, tail, cuts, per, shift, ftab, ctab, fc, vector, states, lanes, words,
                   wcuts, limit, got):
-    """`encode` (or with `vector`, `encode_pairs_vector`, fc its table) of every chunk on
-    numba's threads (`threads.team_ready`): chunk c's symbols [cuts[c], cuts[c + 1]) are
-    keys[per·cuts[c]:per·cuts[c + 1]], or for the last chunk `tail` where it is not empty
-    (a lone last coordinate with its partner's key 0 appended); its final states go to
-    states[lanes[c]:lanes[c + 1]], its words to the tail of words[wcuts[c]:wcuts[c + 1]],
-    its result to got[c] (int64)."""
-    q = cuts.size - 1
-    for c in jit.prange(q):
-        part = keys[per * cuts[c]:per * cuts[c + 1]]
-        if c == q - 1 and tail.size:
-            part = tail
-        x, out = states[lanes[c]:lanes[c + 1]], words[wcuts[c]:wcuts[c + 1]]
-        if vector:
-            got[c] = encode_pairs_vector(part, shift, fc, x, out, limit)
-        else:
-            got[c] = encode(part, shift, ftab, ctab, x, out, limit)
+    """`encode_chunk` of every chunk on numba's threads (`threads.team_ready`), chunk c's
+    result into got[c] (int64)."""
+    for c in jit.prange(got.size):
+        got[c] = encode_chunk(keys, tail, cuts, per, shift, ftab, ctab, fc, vector, states,
+                              lanes, words, wcuts, limit, c)
+
+
+@jit.kernel
+def decode_chunk(words, wcuts, symtab, fc, vals, a, ps, vector, states, lanes, coeff, cuts,
+                 scales, d, lasts, c):
+    """`decode` (or with `vector`, `decode_pairs_vector`, a its alphabet of one coordinate)
+    of chunk c: its words words[wcuts[c]:wcuts[c + 1]] (a dummy word where it has none:
+    the kernels read one every symbol, clamped), its states states[lanes[c]:lanes[c + 1]]
+    (updated), its symbols [cuts[c], cuts[c + 1]) into coeff (a coordinate a symbol, or
+    with ps = 1 two), its last symbol to lasts[c] (int64). Returns `decode`'s result."""
+    w0, w1 = wcuts[c], wcuts[c + 1]
+    own = words[w0:w1] if w1 > w0 else np.zeros(1, np.uint16)
+    lo, hi = cuts[c] << ps, cuts[c + 1] << ps
+    x, out, last = states[lanes[c]:lanes[c + 1]], coeff[lo:hi], lasts[c:c + 1]
+    if vector:
+        return decode_pairs_vector(own, w1 - w0, symtab, fc, vals, a, x, out, scales, lo, d,
+                                   last)
+    return decode(own, w1 - w0, symtab, fc, vals, ps, x, out, scales, lo, d, last)
 
 
 @jit.parallel_kernel
 def decode_chunks(words, wcuts, symtab, fc, vals, a, ps, vector, states, lanes, coeff, cuts,
-                  scales, d, ptrs, lasts):
-    """`decode` (or with `vector`, `decode_pairs_vector`, a its alphabet of one coordinate)
-    of every chunk on numba's threads (`threads.team_ready`): chunk c's words
-    words[wcuts[c]:wcuts[c + 1]] (at least one), its states states[lanes[c]:lanes[c + 1]]
-    (updated), its symbols [cuts[c], cuts[c + 1]) into coeff (a coordinate a symbol, or
-    with ps = 1 two), its result to ptrs[c] and its last symbol to lasts[c] (int64)."""
-    for c in jit.prange(cuts.size - 1):
-        w0, w1 = wcuts[c], wcuts[c + 1]
-        lo, hi = cuts[c] << ps, cuts[c + 1] << ps
-        x, out, last = states[lanes[c]:lanes[c + 1]], coeff[lo:hi], lasts[c:c + 1]
-        if vector:
-            ptrs[c] = decode_pairs_vector(words[w0:w1], w1 - w0, symtab, fc, vals, a, x, out,
-                                          scales, lo, d, last)
-        else:
-            ptrs[c] = decode(words[w0:w1], w1 - w0, symtab, fc, vals, ps, x, out, scales, lo,
-                             d, last)
+                  scales, d, lasts, ptrs):
+    """`decode_chunk` of every chunk on numba's threads (`threads.team_ready`), chunk c's
+    result into ptrs[c] (int64)."""
+    for c in jit.prange(ptrs.size):
+        ptrs[c] = decode_chunk(words, wcuts, symtab, fc, vals, a, ps, vector, states, lanes,
+                               coeff, cuts, scales, d, lasts, c)

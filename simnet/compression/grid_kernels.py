@@ -16,8 +16,8 @@ import numpy as np
 
 from .jit import inline, kernel, parallel_kernel, prange
 
-__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "pack_fields", "unpack_rows", "unpack_chunks",
-           "scale_rows"]
+__all__ = ["UNIFORM", "EXPONENTIAL", "grid_code", "pack_fields", "unpack_rows", "unpack_chunk",
+           "unpack_chunks", "scale_rows"]
 
 UNIFORM, EXPONENTIAL = 0, 1
 
@@ -183,14 +183,20 @@ def unpack_rows(body, first, scales, d, w, signed, out):
     return 2 if zero_bucket_bad else 0
 
 
+@kernel
+def unpack_chunk(body, scales, d, w, signed, chunk, out, c):
+    """`unpack_rows` of chunk c of out's chunks of `chunk` fields (a multiple of 8): fields
+    [c·chunk, (c + 1)·chunk) into out[c·chunk:]. Returns its result."""
+    lo = c * chunk
+    return unpack_rows(body, lo, scales, d, w, signed, out[lo:lo + chunk])
+
+
 @parallel_kernel
 def unpack_chunks(body, scales, d, w, signed, chunk, out, codes):
-    """`unpack_rows` of out's chunks of `chunk` fields (a multiple of 8) on numba's threads
-    (`threads.team_ready`): chunk c = fields [c·chunk, (c + 1)·chunk) into out[c·chunk:],
-    its result into codes[c] (int64)."""
+    """`unpack_chunk` of every chunk c < len(codes) on numba's threads
+    (`threads.team_ready`), its result into codes[c] (int64)."""
     for c in prange(codes.size):
-        lo = c * chunk
-        codes[c] = unpack_rows(body, lo, scales, d, w, signed, out[lo:lo + chunk])
+        codes[c] = unpack_chunk(body, scales, d, w, signed, chunk, out, c)
 
 
 @kernel

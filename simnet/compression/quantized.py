@@ -205,27 +205,13 @@ class GridQuantizer(Compressor):
         out = scratch.array("encode.fixed", wire.fixed_nbytes(n, d, grid), np.uint8)
         pos = wire.fixed_fields_at(n, sc.size)  # the header and scales go in last
         k = grid.index_bits + 1
-        flat, failed = x.numpy(), []  # chunks that met a scale that is not finite
-        starts = range(0, sc.size, rows)
-        if threads.team_ready(min(len(starts), threads.THREADS)):  # (else the pool's threads)
-            bad = np.empty(len(starts), np.int64)
-            round_kernels.quantize_pack_chunks(
-                flat, sc, norm, seed, off, d, *fast, k - 1, rows, np.empty(0, self._index_dtype),
-                out[pos:], bad)
-            failed = list(bad[bad >= 0])
-        else:
-            def pack_chunk(r0: int) -> None:
-                part = flat[r0 * d:(r0 + rows) * d]  # the last chunk may end mid-bucket
-                at = pos + r0 * d * k // 8  # chunks hold a multiple of 8 fields: whole bytes
-                block = round_kernels.BLOCK  # small scratch: no fresh chunk-sized pages
-                if round_kernels.quantize_pack_rows(
-                        part, sc[r0:r0 + rows], norm, seed, off + r0 * d, d, *fast, k - 1,
-                        np.empty(block, self._index_dtype), np.empty(block, np.bool_),
-                        out[at:at + -(-part.size * k // 8)]) >= 0:
-                    failed.append(r0)
-
-            parallel_map(pack_chunk, starts)
-        if failed:
+        chunks = -(-sc.size // rows)
+        head = (x.numpy(), sc, norm, seed, off, d, *fast, k - 1, rows,
+                np.empty(0, self._index_dtype), out[pos:])
+        bad = np.empty(chunks, np.int64)  # per chunk: the first bucket not finite, or -1
+        threads.run_chunks("simnet-fixed", round_kernels.quantize_pack_chunks,
+                           round_kernels.quantize_pack_chunk, head, bad)
+        if (bad >= 0).any():
             raise norm_kernels.ScaleNotFinite(sc)
         wire.write_fixed_head(out, torch.from_numpy(sc), n)
         return out.tobytes()

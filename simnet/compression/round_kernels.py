@@ -20,8 +20,8 @@ from .jit import inline, kernel, parallel_kernel, prange
 from .norm_kernels import scale_through
 from .norm_kernels import scratch as norm_scratch
 
-__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "quantize_pack_chunks", "draw_scratch",
-           "round_from"]
+__all__ = ["BLOCK", "quantize_rows", "quantize_pack_rows", "quantize_pack_chunk",
+           "quantize_pack_chunks", "draw_scratch", "round_from"]
 
 BLOCK = 1024  # draws made ahead of each rounding pass (4 KiB of float32: stays in L1)
 
@@ -185,23 +185,29 @@ def quantize_pack_rows(x, scales, norm, seed, first, d, kind, s, w, idx_block, n
     return -1
 
 
+@kernel
+def quantize_pack_chunk(x, scales, norm, seed, first, d, kind, s, w, rows, index_like, out, c):
+    """`quantize_pack_rows` of chunk c = buckets [c·rows, (c + 1)·rows): its fields into out
+    from byte c·rows·d·(w + 1) / 8 (rows·d a multiple of 8: whole bytes), its coordinates
+    drawing first + their index, through blocks of BLOCK made like index_like (an array of
+    the level indices' dtype). Returns `quantize_pack_rows`' result."""
+    k = w + 1
+    b0, b1 = c * rows, min(scales.size, (c + 1) * rows)
+    part = x[b0 * d:b1 * d]  # the last chunk may end mid-bucket
+    at = b0 * d * k // 8
+    return quantize_pack_rows(part, scales[b0:b1], norm, seed, first + b0 * d, d, kind, s, w,
+                              np.empty(BLOCK, index_like.dtype), np.empty(BLOCK, np.bool_),
+                              out[at:at + (part.size * k + 7) // 8])
+
+
 @parallel_kernel
 def quantize_pack_chunks(x, scales, norm, seed, first, d, kind, s, w, rows, index_like, out,
                          bad):
-    """`quantize_pack_rows` of chunk c = buckets [c·rows, (c + 1)·rows) for every chunk c <
-    len(bad), on numba's threads (`threads.team_ready`): its fields into out from byte
-    c·rows·d·(w + 1) / 8 (rows·d a multiple of 8: whole bytes), its coordinates drawing
-    first + their index, its result into bad[c] (int64). index_like: an array of the level
-    indices' dtype (each chunk's blocks are made like it)."""
-    nb, k = scales.size, w + 1
+    """`quantize_pack_chunk` of every chunk c < len(bad) on numba's threads
+    (`threads.team_ready`), its result into bad[c] (int64)."""
     for c in prange(bad.size):
-        b0, b1 = c * rows, min(nb, (c + 1) * rows)
-        part = x[b0 * d:b1 * d]  # the last chunk may end mid-bucket
-        at = b0 * d * k // 8
-        bad[c] = quantize_pack_rows(part, scales[b0:b1], norm, seed, first + b0 * d, d, kind,
-                                    s, w, np.empty(BLOCK, index_like.dtype),
-                                    np.empty(BLOCK, np.bool_),
-                                    out[at:at + (part.size * k + 7) // 8])
+        bad[c] = quantize_pack_chunk(x, scales, norm, seed, first, d, kind, s, w, rows,
+                                     index_like, out, c)
 
 
 @inline

@@ -11,8 +11,10 @@ coordinates, nuqsgd `elias`, two threads, best of 300: encode 0.76 -> 0.60 ms, d
 
 Each parallel module uses a pool of its own name: a job running on one module's pool that
 calls into another module's parallel code then never waits for a thread of its own pool.
-`parallel_map` (chunks of the uniform draws, and of the `fixed` codec where numba has no
-thread-safe layer) runs jobs that call no parallel code themselves, on a pool of its own.
+`parallel_map` (chunks of the uniform draws, of `quantize`'s compiled rounding and of the
+rescaling of decoded levels) runs jobs that call no parallel code themselves, on a pool of
+its own. `run_chunks` runs a payload's chunks through a serial kernel, all in one parallel
+kernel where `team_ready`, else on the pool of the caller's name.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from . import jit
 
 __all__ = ["THREADS", "TEAM", "pool", "split", "run_ranges", "parallel_map", "team_ready",
-           "bounds"]
+           "run_chunks", "bounds"]
 
 
 def _threads() -> int:
@@ -100,6 +102,24 @@ def team_ready(ranges: int) -> bool:
     if _team:
         jit.numba.set_num_threads(min(ranges, jit.numba.config.NUMBA_NUM_THREADS))
     return _team
+
+
+def run_chunks(name: str, parallel, serial, head: tuple, results: np.ndarray,
+               parts: int = THREADS) -> None:
+    """results[c] = serial(*head, c) for every chunk c < len(results): all in one launch of
+    the parallel kernel `parallel(*head, results)` (a `prange` over the chunks calling
+    `serial`) where `team_ready`, else `parts` contiguous runs of chunks on this thread and
+    the pool `name`."""
+    ranges = split(len(results), parts)
+    if team_ready(len(ranges)):
+        parallel(*head, results)
+        return
+
+    def run(c0: int, c1: int) -> None:
+        for c in range(c0, c1):
+            results[c] = serial(*head, c)
+
+    run_ranges(name, run, ranges, parts)
 
 
 @jit.parallel_kernel

@@ -311,15 +311,10 @@ def _decode_fixed(payload: bytes, numel: int, d: int, grid: Grid) -> torch.Tenso
     if jit.enabled():  # one pass: fields -> sgn·level·scale, validated on the way
         out = np.empty(numel, np.float32)
         signed = signed_table(grid, k - 1)
-        chunks = -(-numel // DECODE_CHUNK)
-        if threads.team_ready(min(chunks, threads.THREADS)):  # (else the pool's threads)
-            codes = np.zeros(chunks, np.int64)
-            grid_kernels.unpack_chunks(body, scales, d, k - 1, signed, DECODE_CHUNK, out, codes)
-            _check_codes(codes)
-        else:
-            _run_chunks(lambda lo: grid_kernels.unpack_rows(
-                body, lo, scales, d, k - 1, signed, out[lo:lo + DECODE_CHUNK]),
-                range(0, numel, DECODE_CHUNK))
+        codes = np.zeros(-(-numel // DECODE_CHUNK), np.int64)
+        threads.run_chunks("simnet-fixed", grid_kernels.unpack_chunks, grid_kernels.unpack_chunk,
+                           (body, scales, d, k - 1, signed, DECODE_CHUNK, out), codes)
+        _check_codes(codes)
         return torch.from_numpy(out)
     if 8 % k == 0:  # whole fields per byte: one table lookup per byte gives its coefficients
         table, invalid = byte_table(grid, k)

@@ -359,8 +359,8 @@ def test_switch(monkeypatch):
     c, q = quantized("qsgd", 500, seed=2)
     payload = entropy.encode(q, c.grid, c.bucket_size)
     calls = []
-    for module, name in ((level_keys, "histogram"), (entropy_kernels, "encode"),
-                         (entropy_kernels, "decode")):
+    for module, name in ((level_keys, "histogram"), (entropy_kernels, "encode_chunk"),
+                         (entropy_kernels, "decode_chunk")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name,
                             lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
@@ -371,7 +371,7 @@ def test_switch(monkeypatch):
     monkeypatch.setattr(jit, "ENABLED", True)
     assert entropy.encode(q, c.grid, c.bucket_size) == payload
     entropy.decode(payload, 500, c.bucket_size, c.grid)
-    assert calls == ["histogram", "encode", "decode"]
+    assert calls == ["histogram", "encode_chunk", "decode_chunk"]
 
 
 @st.composite
@@ -430,7 +430,7 @@ def test_random_streams_agree(data, n, levels):
 @pytest.mark.parametrize("delta", ["zero", -1, +1])
 def test_forged_chunk_word_counts(monkeypatch, team, pairs, delta):
     """The first chunk's word count set to 0 (the kernel then reads a dummy word, clamped,
-    on this thread and the pool), one short or one long (its neighbour's first word moves
+    on numba's threads or the pool's), one short or one long (its neighbour's first word moves
     across): both paths raise the same ValueError, the kernel reading nothing outside the
     stream."""
     chunked(monkeypatch, pairs=pairs, team=team)
